@@ -368,16 +368,26 @@ class DeviceSpec:
                 f"{self.name}: transaction size dq_bits*burst_length/8={o.transaction_bytes} "
                 "must be a power of two"
             )
-        cyc = self.cycles()
         for key, t in self.timings.items():
+            if not isinstance(t, Timing):
+                raise ValueError(
+                    f"{self.name}: timing {key}={t!r} must be a Timing (use ck(), ns() or ck_ns())"
+                )
             if t.ck < 0 or t.ns < 0:
                 raise ValueError(f"{self.name}: timing {key}={t} must not be negative")
+        cyc = self.cycles()
         for key in _CONTROLLER_TIMINGS:
             if key not in cyc:
                 raise ValueError(f"{self.name}: timing {key} is required by the controller")
         for key in ("nBL", "nREFI", "nREFIpb"):
             if cyc[key] <= 0:
                 raise ValueError(f"{self.name}: {key}={cyc[key]} cycles must be positive")
+        if cyc["nBL"] * self.ck_ratio < o.burst_length:
+            raise ValueError(
+                f"{self.name}: nBL={cyc['nBL']} CK is shorter than the burst: burst_length="
+                f"{o.burst_length} beats at ck_ratio={self.ck_ratio} beats per CK needs "
+                f"{-(-o.burst_length // self.ck_ratio)} CK"
+            )
         if "nRFC" in cyc and cyc["nREFI"] <= cyc["nRFC"]:
             raise ValueError(
                 f"{self.name}: tREFI={cyc['nREFI']} CK must exceed tRFC={cyc['nRFC']} CK"
@@ -390,6 +400,11 @@ class DeviceSpec:
                     raise ValueError(f"{self.name}: constraint {c.name}: unknown command {cmd!r}")
             if c.window < 1:
                 raise ValueError(f"{self.name}: constraint {c.name}: window={c.window} must be >= 1")
+            if c.scope in ("bankgroup", "bank") and {"PREA", "REFab"} & {*c.preceding, *c.following}:
+                raise ValueError(
+                    f"{self.name}: constraint {c.name}: rank-wide commands PREA/REFab may only "
+                    f"appear in channel- or rank-scoped rows, not {c.scope!r}"
+                )
             if c.sibling and c.scope == "channel":
                 raise ValueError(f"{self.name}: constraint {c.name}: sibling needs a scope below channel")
             self._evaluate(c, cyc)
@@ -400,6 +415,11 @@ class DeviceSpec:
         except NameError as exc:
             raise ValueError(
                 f"{self.name}: constraint {c.name}: latency {c.latency!r} uses an unknown timing ({exc})"
+            ) from None
+        except (SyntaxError, TypeError, ArithmeticError) as exc:
+            raise ValueError(
+                f"{self.name}: constraint {c.name}: latency {c.latency!r} is not a valid "
+                f"expression over timing names ({exc})"
             ) from None
         value = int(value)
         if value < 0:

@@ -1,0 +1,53 @@
+#include "dram/address_mapping.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace h2m2::dram {
+
+namespace {
+int log2_exact(std::uint64_t v) {
+  if (v == 0 || (v & (v - 1))) return -1;
+  int b = 0;
+  while ((std::uint64_t{1} << b) < v) ++b;
+  return b;
+}
+}  // namespace
+
+void AddressMapping::init(const DramConfig& cfg) {
+  const std::array<std::uint64_t, 6> sizes{
+      static_cast<std::uint64_t>(cfg.channels),       static_cast<std::uint64_t>(cfg.ranks),
+      static_cast<std::uint64_t>(cfg.bank_groups),    static_cast<std::uint64_t>(cfg.banks_per_group),
+      static_cast<std::uint64_t>(cfg.rows),           static_cast<std::uint64_t>(cfg.bursts_per_row)};
+  offset_bits_ = log2_exact(static_cast<std::uint64_t>(cfg.transaction_bytes));
+  if (offset_bits_ < 0) {
+    throw std::invalid_argument(cfg.name + ": transaction_bytes=" +
+                                std::to_string(cfg.transaction_bytes) + " must be a power of two");
+  }
+  std::array<bool, 6> seen{};
+  capacity_bytes_ = static_cast<std::uint64_t>(cfg.transaction_bytes);
+  for (int i = 0; i < 6; ++i) {
+    const int id = cfg.mapping_lsb_first[static_cast<std::size_t>(i)];
+    if (id < 0 || id > 5 || seen[static_cast<std::size_t>(id)]) {
+      throw std::invalid_argument(cfg.name + ": address mapping must list each field once");
+    }
+    seen[static_cast<std::size_t>(id)] = true;
+    Field f;
+    f.id = id;
+    f.size = sizes[static_cast<std::size_t>(id)];
+    f.bits = log2_exact(f.size);
+    if (f.bits < 0 && id != 0) {
+      throw std::invalid_argument(cfg.name + ": address field " + std::to_string(id) +
+                                  " size " + std::to_string(f.size) + " must be a power of two");
+    }
+    f.mask = f.bits >= 0 ? (std::uint64_t{1} << f.bits) - 1 : 0;
+    fields_[static_cast<std::size_t>(i)] = f;
+    capacity_bytes_ *= f.size;
+  }
+  xor_bank_ = cfg.xor_bank;
+  bank_bits_ = log2_exact(static_cast<std::uint64_t>(cfg.banks_per_group));
+  bank_mask_ = static_cast<std::uint64_t>(cfg.banks_per_group - 1);
+  bg_mask_ = static_cast<std::uint64_t>(cfg.bank_groups - 1);
+}
+
+}  // namespace h2m2::dram

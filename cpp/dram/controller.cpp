@@ -1,0 +1,391 @@
+#include "dram/controller.hpp"
+
+#include <algorithm>
+
+namespace h2m2::dram {
+
+void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
+                      std::vector<Completion>* sink) {
+  channel_ = channel;
+  ranks_ = cfg.ranks;
+  bank_groups_ = cfg.bank_groups;
+  banks_per_group_ = cfg.banks_per_group;
+  banks_per_rank_ = bank_groups_ * banks_per_group_;
+  banks_ = ranks_ * banks_per_rank_;
+  nCL_ = cfg.nCL;
+  nCWL_ = cfg.nCWL;
+  nBL_ = cfg.nBL;
+  nREFI_ = cfg.nREFI;
+  nREFIpb_ = cfg.nREFIpb;
+  // Refresh busy time, read from the rules that keep a refreshed rank/bank from activating.
+  nRFC_ = std::max<Cycle>(0, cfg.same[idx(Scope::Rank)][idx(Command::REFab)][idx(Command::ACT)]);
+  nRFCpb_ = std::max<Cycle>(0, cfg.same[idx(Scope::Bank)][idx(Command::REFpb)][idx(Command::ACT)]);
+  row_hit_cap_ = cfg.row_hit_cap;
+  write_high_ = cfg.write_high_watermark;
+  write_low_ = cfg.write_low_watermark;
+  dual_bus_ = cfg.dual_command_bus;
+  page_policy_ = cfg.page_policy;
+  refresh_mode_ = cfg.refresh;
+  log_ = cfg.record_commands ? log : nullptr;
+  sink_ = sink;
+  timing_.init(cfg);
+
+  const int sizes[2] = {cfg.read_queue, cfg.write_queue};
+  const auto nb = static_cast<std::size_t>(banks_);
+  for (int q = 0; q < 2; ++q) {
+    slots_[q].assign(static_cast<std::size_t>(sizes[q]), Request{});
+    free_[q].clear();
+    for (int s = sizes[q] - 1; s >= 0; --s) free_[q].push_back(s);
+    head_[q].assign(nb, -1);
+    tail_[q].assign(nb, -1);
+    count_[q].assign(nb, 0);
+    hits_[q].assign(nb, 0);
+    active_[q].clear();
+    active_[q].reserve(nb);
+    active_pos_[q].assign(nb, -1);
+    cand_[q].assign(nb, Candidate{});
+    count_total_[q] = 0;
+  }
+  open_row_.assign(nb, -1);
+  streak_.assign(nb, 0);
+  blocked_.assign(nb, 0);
+  open_count_.assign(static_cast<std::size_t>(ranks_), 0);
+
+  // Stagger refreshes over channels and ranks so a memory system never refreshes all at once.
+  const auto n_ranks_total = static_cast<Cycle>(cfg.channels) * ranks_;
+  refresh_due_.assign(static_cast<std::size_t>(ranks_), kNever);
+  refresh_pending_.assign(static_cast<std::size_t>(ranks_), 0);
+  refresh_bank_.assign(static_cast<std::size_t>(ranks_), 0);
+  for (int r = 0; r < ranks_; ++r) {
+    const Cycle k = static_cast<Cycle>(channel) * ranks_ + r;
+    if (refresh_mode_ == RefreshMode::AllBank) {
+      refresh_due_[static_cast<std::size_t>(r)] = nREFI_ + k * nREFI_ / n_ranks_total;
+    } else if (refresh_mode_ == RefreshMode::PerBank) {
+      refresh_due_[static_cast<std::size_t>(r)] = nREFIpb_ + k * nREFIpb_ / n_ranks_total;
+    }
+  }
+  writing_ = false;
+  next_seq_ = 0;
+  next_event_ = kNever;
+  for (Cycle d : refresh_due_) next_event_ = std::min(next_event_, d);
+  stats_ = DramStats{};
+}
+
+void Controller::enqueue(const DecodedAddress& a, bool is_write, std::uint64_t id, Cycle now) {
+  const int q = is_write ? 1 : 0;
+  const int slot = free_[q].back();
+  free_[q].pop_back();
+  Request& r = slots_[q][static_cast<std::size_t>(slot)];
+  r.id = id;
+  r.seq = next_seq_++;
+  r.arrival = now;
+  r.row = a.row;
+  r.column = a.column;
+  r.rank = a.rank;
+  r.bg = a.rank * bank_groups_ + a.bankgroup;
+  r.bank = r.bg * banks_per_group_ + a.bank;
+  r.next = -1;
+  r.own_act = r.own_pre = false;
+  const auto b = static_cast<std::size_t>(r.bank);
+  if (tail_[q][b] >= 0) {
+    slots_[q][static_cast<std::size_t>(tail_[q][b])].next = slot;
+  } else {
+    head_[q][b] = slot;
+  }
+  tail_[q][b] = slot;
+  if (count_[q][b]++ == 0) {
+    active_pos_[q][b] = static_cast<int>(active_[q].size());
+    active_[q].push_back(r.bank);
+  }
+  if (open_row_[b] == r.row) ++hits_[q][b];
+  ++count_total_[q];
+  update_candidates(r.bank);
+  if (now < next_event_) next_event_ = now;
+}
+
+void Controller::unlink(int q, int bank, int slot, int prev) {
+  const auto b = static_cast<std::size_t>(bank);
+  const int nxt = slots_[q][static_cast<std::size_t>(slot)].next;
+  if (prev >= 0) {
+    slots_[q][static_cast<std::size_t>(prev)].next = nxt;
+  } else {
+    head_[q][b] = nxt;
+  }
+  if (tail_[q][b] == slot) tail_[q][b] = prev;
+  if (--count_[q][b] == 0) {
+    // swap-remove from the active list
+    const int pos = active_pos_[q][b];
+    const int last = active_[q].back();
+    active_[q][static_cast<std::size_t>(pos)] = last;
+    active_pos_[q][static_cast<std::size_t>(last)] = pos;
+    active_[q].pop_back();
+    active_pos_[q][b] = -1;
+  }
+  --count_total_[q];
+  free_[q].push_back(slot);
+}
+
+void Controller::recount_hits(int bank) {
+  const auto b = static_cast<std::size_t>(bank);
+  const std::int32_t row = open_row_[b];
+  for (int q = 0; q < 2; ++q) {
+    int n = 0;
+    for (int s = head_[q][b]; s >= 0; s = slots_[q][static_cast<std::size_t>(s)].next) {
+      n += slots_[q][static_cast<std::size_t>(s)].row == row;
+    }
+    hits_[q][b] = n;
+  }
+  update_candidates(bank);
+}
+
+void Controller::update_candidates(int bank) {
+  const auto b = static_cast<std::size_t>(bank);
+  const std::int32_t open = open_row_[b];
+  for (int q = 0; q < 2; ++q) {
+    Candidate& c = cand_[q][b];
+    c = Candidate{};
+    if (count_[q][b] == 0 || blocked_[b]) {
+      c.lower_bound = kNever;
+      continue;
+    }
+    const int hits = hits_[q][b];
+    const bool capped = streak_[b] >= row_hit_cap_ && count_[q][b] > hits;
+    int prev = -1, s = head_[q][b];
+    if (open >= 0 && hits > 0 && !capped) {
+      // the oldest row hit
+      while (slots_[q][static_cast<std::size_t>(s)].row != open) {
+        prev = s;
+        s = slots_[q][static_cast<std::size_t>(s)].next;
+      }
+      c.cmd = q ? Command::WR : Command::RD;
+    } else {
+      // the oldest request that needs a row command (with a capped streak: for another row)
+      while (open >= 0 && slots_[q][static_cast<std::size_t>(s)].row == open) {
+        prev = s;
+        s = slots_[q][static_cast<std::size_t>(s)].next;
+      }
+      c.cmd = open < 0 ? Command::ACT : Command::PRE;
+    }
+    c.slot = s;
+    c.prev = prev;
+    c.seq = slots_[q][static_cast<std::size_t>(s)].seq;
+  }
+}
+
+void Controller::close_bank(int bank) {
+  const auto b = static_cast<std::size_t>(bank);
+  if (open_row_[b] < 0) return;
+  open_row_[b] = -1;
+  --open_count_[static_cast<std::size_t>(bank / banks_per_rank_)];
+  hits_[0][b] = hits_[1][b] = 0;
+  streak_[b] = 0;
+  update_candidates(bank);
+}
+
+void Controller::record(Cycle t, Command c, int rank, int bg, int bank, std::int32_t row,
+                        std::int32_t col) {
+  ++stats_.commands[static_cast<std::size_t>(idx(c))];
+  if (log_) {
+    const int g = bg >= 0 ? bg % bank_groups_ : -1;
+    const int b = bank >= 0 ? bank % banks_per_group_ : -1;
+    log_->record(t, channel_, rank, g, b, row, col, c);
+  }
+}
+
+void Controller::issue_column(int q, const Candidate& c, Cycle t) {
+  Request& r = slots_[q][static_cast<std::size_t>(c.slot)];
+  const auto b = static_cast<std::size_t>(r.bank);
+  Command cmd = c.cmd;
+  const bool last_hit = hits_[q][b] == 1 && hits_[1 - q][b] == 0;
+  if (page_policy_ == PagePolicy::Closed && last_hit) {
+    cmd = q ? Command::WRA : Command::RDA;
+  }
+  timing_.issue(cmd, t, r.rank, r.bg, r.bank);
+  record(t, cmd, r.rank, r.bg, r.bank, r.row, r.column);
+  const Cycle done = t + (q ? nCWL_ : nCL_) + nBL_;
+  if (q) {
+    ++stats_.writes;
+    stats_.write_latency.add(done - r.arrival);
+  } else {
+    ++stats_.reads;
+    stats_.read_latency.add(done - r.arrival);
+  }
+  if (r.own_pre) {
+    ++stats_.row_conflicts;
+  } else if (r.own_act) {
+    ++stats_.row_misses;
+  } else {
+    ++stats_.row_hits;
+  }
+  if (done > stats_.last_completion) stats_.last_completion = done;
+  if (sink_) sink_->push_back(Completion{r.id, done});
+  --hits_[q][b];
+  ++streak_[b];
+  const int bank = r.bank;
+  unlink(q, bank, c.slot, c.prev);
+  if (cmd == Command::RDA || cmd == Command::WRA) {
+    close_bank(bank);
+  } else {
+    update_candidates(bank);
+  }
+}
+
+void Controller::issue_row(int q, const Candidate& c, Cycle t) {
+  Request& r = slots_[q][static_cast<std::size_t>(c.slot)];
+  const auto b = static_cast<std::size_t>(r.bank);
+  timing_.issue(c.cmd, t, r.rank, r.bg, r.bank);
+  if (c.cmd == Command::ACT) {
+    record(t, c.cmd, r.rank, r.bg, r.bank, r.row, -1);
+    open_row_[b] = r.row;
+    ++open_count_[static_cast<std::size_t>(r.rank)];
+    streak_[b] = 0;
+    r.own_act = true;
+    recount_hits(r.bank);
+  } else {  // PRE
+    record(t, c.cmd, r.rank, r.bg, r.bank, -1, -1);
+    close_bank(r.bank);
+    r.own_pre = true;
+  }
+}
+
+void Controller::issue_rank_wide(Command c, int rank, Cycle t) {
+  timing_.issue(c, t, rank, -1, -1);
+  record(t, c, rank, -1, -1, -1, -1);
+  if (c == Command::PREA) {
+    const int first = rank * banks_per_rank_;
+    for (int b = first; b < first + banks_per_rank_; ++b) close_bank(b);
+  }
+}
+
+void Controller::refresh(Cycle t, bool& row_bus_used, Cycle& next) {
+  for (int r = 0; r < ranks_; ++r) {
+    const auto ri = static_cast<std::size_t>(r);
+    if (!refresh_pending_[ri]) {
+      if (t < refresh_due_[ri]) {
+        next = std::min(next, refresh_due_[ri]);
+        continue;
+      }
+      refresh_pending_[ri] = 1;
+      if (refresh_mode_ == RefreshMode::AllBank) {
+        for (int b = r * banks_per_rank_; b < (r + 1) * banks_per_rank_; ++b) {
+          blocked_[static_cast<std::size_t>(b)] = 1;
+          update_candidates(b);
+        }
+      } else {
+        const int b = r * banks_per_rank_ + refresh_bank_[ri];
+        blocked_[static_cast<std::size_t>(b)] = 1;
+        update_candidates(b);
+      }
+    }
+    if (refresh_mode_ == RefreshMode::AllBank) {
+      const Command c = open_count_[ri] > 0 ? Command::PREA : Command::REFab;
+      const Cycle e = timing_.earliest(c, r, -1, -1);
+      if (e > t || row_bus_used) {
+        next = std::min(next, std::max(e, t + 1));
+        continue;
+      }
+      issue_rank_wide(c, r, t);
+      row_bus_used = true;
+      next = std::min(next, t + 1);
+      if (c == Command::REFab) {
+        stats_.refresh_cycles += static_cast<std::uint64_t>(nRFC_);
+        refresh_pending_[ri] = 0;
+        refresh_due_[ri] += nREFI_;
+        for (int b = r * banks_per_rank_; b < (r + 1) * banks_per_rank_; ++b) {
+          blocked_[static_cast<std::size_t>(b)] = 0;
+          update_candidates(b);
+        }
+      }
+    } else {
+      const int bank = r * banks_per_rank_ + refresh_bank_[ri];
+      const int bg = bank / banks_per_group_;
+      const bool open = open_row_[static_cast<std::size_t>(bank)] >= 0;
+      const Command c = open ? Command::PRE : Command::REFpb;
+      const Cycle e = timing_.earliest(c, r, bg, bank);
+      if (e > t || row_bus_used) {
+        next = std::min(next, std::max(e, t + 1));
+        continue;
+      }
+      timing_.issue(c, t, r, bg, bank);
+      record(t, c, r, bg, bank, -1, -1);
+      row_bus_used = true;
+      next = std::min(next, t + 1);
+      if (open) {
+        close_bank(bank);
+      } else {
+        stats_.refresh_cycles += static_cast<std::uint64_t>(nRFCpb_);
+        refresh_pending_[ri] = 0;
+        refresh_due_[ri] += nREFIpb_;
+        blocked_[static_cast<std::size_t>(bank)] = 0;
+        update_candidates(bank);
+        refresh_bank_[ri] = (refresh_bank_[ri] + 1) % banks_per_rank_;
+      }
+    }
+  }
+}
+
+int Controller::tick(Cycle t) {
+  ++stats_.ticks;
+  Cycle next = kNever;
+  bool row_bus_used = false;
+  if (refresh_mode_ != RefreshMode::None) refresh(t, row_bus_used, next);
+
+  // Write draining: switch to writes at the high watermark (or when no read waits), back to
+  // reads at the low watermark (or when no write waits).
+  const int nr = count_total_[0], nw = count_total_[1];
+  if (writing_) {
+    if (nw == 0 || (nw <= write_low_ && nr > 0)) writing_ = false;
+  } else if (nw >= write_high_ || (nr == 0 && nw > 0)) {
+    writing_ = true;
+  }
+  const int q = writing_ ? 1 : 0;
+
+  Candidate col, row;
+  const bool can_row = !row_bus_used;
+  const bool can_col = dual_bus_ || !row_bus_used;
+  std::vector<Candidate>& cands = cand_[q];
+  for (const int bank : active_[q]) {
+    Candidate& c = cands[static_cast<std::size_t>(bank)];
+    if (c.lower_bound > t) {
+      next = std::min(next, c.lower_bound);
+      continue;
+    }
+    const Request& r = slots_[q][static_cast<std::size_t>(c.slot)];
+    const Cycle e = earliest(c.cmd, r);
+    c.lower_bound = e;
+    const bool column = is_column(c.cmd);
+    if (e > t || !(column ? can_col : can_row)) {
+      next = std::min(next, std::max(e, t + 1));
+      continue;
+    }
+    Candidate& best = column ? col : row;
+    if (c.seq < best.seq) best = c;
+  }
+
+  int served = 0;
+  if (col.slot >= 0) {
+    issue_column(q, col, t);
+    ++served;
+    if (dual_bus_ && row.slot >= 0) {
+      // The column command may have changed the row candidate (same bank) or its legality.
+      const Request& r = slots_[q][static_cast<std::size_t>(row.slot)];
+      const Candidate& now = cand_[q][static_cast<std::size_t>(r.bank)];
+      if (now.slot == row.slot && now.cmd == row.cmd && earliest(row.cmd, r) <= t) {
+        issue_row(q, now, t);
+      }
+    }
+    next = t + 1;
+  } else if (row.slot >= 0) {
+    issue_row(q, row, t);
+    next = t + 1;
+  }
+  if (pending() > 0 && next == kNever) {
+    // Only possible when every queued request waits behind a refresh; its event is in `next`
+    // unless refresh is off, which cannot block. Guard against a silent stall.
+    next = t + 1;
+  }
+  next_event_ = next;
+  return served;
+}
+
+}  // namespace h2m2::dram

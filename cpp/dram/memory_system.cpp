@@ -1,0 +1,155 @@
+#include "dram/memory_system.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+
+namespace h2m2::dram {
+
+MemorySystem::MemorySystem(const DramConfig& cfg) : cfg_(cfg) {
+  cfg_.validate();
+  mapping_.init(cfg_);
+  channels_.resize(static_cast<std::size_t>(cfg_.channels));
+  for (int c = 0; c < cfg_.channels; ++c) {
+    channels_[static_cast<std::size_t>(c)].init(cfg_, c, &log_, nullptr);
+  }
+}
+
+void MemorySystem::check_address(std::uint64_t addr) const {
+  if (addr >= mapping_.capacity_bytes()) {
+    throw std::invalid_argument(cfg_.name + ": address 0x" + [&] {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(addr));
+      return std::string(buf);
+    }() + " is beyond the capacity of " + std::to_string(mapping_.capacity_bytes()) + " bytes");
+  }
+}
+
+Cycle MemorySystem::next_event() const {
+  Cycle next = kNever;
+  for (const Controller& c : channels_) next = std::min(next, c.next_event());
+  return next;
+}
+
+void MemorySystem::run_channel(int c, std::size_t begin, std::size_t end, bool drain) {
+  Controller& ch = channels_[static_cast<std::size_t>(c)];
+  Cycle t = clock_[static_cast<std::size_t>(c)];
+  std::size_t i = begin;
+  while (true) {
+    while (i < end && fifo_[i].arrival <= t && ch.can_accept(fifo_[i].is_write)) {
+      const Queued& q = fifo_[i++];
+      ch.enqueue(q.where, q.is_write, q.id, t);
+    }
+    if (i == end && !drain) break;  // pause: the next chunk continues at this cycle
+    if (i == end && ch.pending() == 0) break;
+    if (ch.next_event() <= t) pending_ -= ch.tick(t);
+    Cycle next = ch.next_event();
+    if (i < end) next = std::min(next, std::max(fifo_[i].arrival, t + 1));
+    if (next >= kNever) {
+      throw std::logic_error("h2m2 internal error: DRAM channel " + std::to_string(c) +
+                             " stalled with requests pending; please report");
+    }
+    t = std::max(next, t + 1);
+  }
+  clock_[static_cast<std::size_t>(c)] = t;
+  if (t > now_) now_ = t;
+}
+
+std::size_t MemorySystem::run_trace(const std::uint64_t* addr, const std::uint8_t* is_write,
+                                    const std::int64_t* arrival, std::size_t n,
+                                    const std::function<bool()>& interrupted) {
+  constexpr std::size_t kChunk = std::size_t{1} << 18;
+  const auto n_ch = static_cast<std::size_t>(channels_.size());
+  const Cycle base = now_;
+  clock_.assign(n_ch, base);
+  bucket_.assign(n_ch + 1, 0);
+  std::size_t done = 0;
+  for (std::size_t lo = 0; lo < n || lo == 0; lo += kChunk) {
+    const std::size_t hi = std::min(n, lo + kChunk);
+    // Validate and count per channel, then place each request in its channel's group.
+    std::fill(bucket_.begin(), bucket_.end(), 0);
+    for (std::size_t i = lo; i < hi; ++i) {
+      check_address(addr[i]);
+      if (arrival && (arrival[i] < 0 || (i > 0 && arrival[i] < arrival[i - 1]))) {
+        throw std::invalid_argument(cfg_.name + ": arrival cycle of request " + std::to_string(i) +
+                                    " must be non-negative and not before the previous one");
+      }
+      ++bucket_[static_cast<std::size_t>(mapping_.decode(addr[i]).channel) + 1];
+    }
+    for (std::size_t c = 0; c < n_ch; ++c) bucket_[c + 1] += bucket_[c];
+    fifo_.resize(hi - lo);
+    std::vector<std::size_t> fill(bucket_.begin(), bucket_.end() - 1);
+    for (std::size_t i = lo; i < hi; ++i) {
+      const DecodedAddress d = mapping_.decode(addr[i]);
+      fifo_[fill[static_cast<std::size_t>(d.channel)]++] =
+          Queued{next_id_ + i, base + (arrival ? arrival[i] : 0), d, is_write && is_write[i]};
+    }
+    pending_ += static_cast<int>(hi - lo);
+    const bool last = hi == n;
+    for (std::size_t c = 0; c < n_ch; ++c) {
+      run_channel(static_cast<int>(c), bucket_[c], bucket_[c + 1], last);
+      if (interrupted && interrupted()) {
+        next_id_ += n;
+        return lo;
+      }
+    }
+    done = hi;
+    if (last) break;
+  }
+  next_id_ += n;
+  return done;
+}
+
+bool MemorySystem::try_enqueue(std::uint64_t addr, bool is_write, std::uint64_t id) {
+  check_address(addr);
+  const DecodedAddress d = mapping_.decode(addr);
+  Controller& ch = channels_[static_cast<std::size_t>(d.channel)];
+  if (!ch.can_accept(is_write)) return false;
+  ch.enqueue(d, is_write, id, now_);
+  ++pending_;
+  return true;
+}
+
+void MemorySystem::advance_to(Cycle t) {
+  for (Controller& c : channels_) c.set_completion_sink(track_completions_ ? &completions_ : nullptr);
+  for (Controller& c : channels_) {
+    while (c.next_event() <= t) {
+      const Cycle at = std::max(c.next_event(), now_);
+      pending_ -= c.tick(at);
+      if (c.next_event() <= at) break;  // defensive: tick always moves next_event forward
+    }
+  }
+  now_ = std::max(now_, t);
+}
+
+DramStats MemorySystem::stats() const {
+  DramStats s;
+  for (const Controller& c : channels_) s.merge(c.stats());
+  return s;
+}
+
+void DramConfig::validate() const {
+  auto fail = [&](const std::string& what) { throw std::invalid_argument(name + ": " + what); };
+  if (tck_ps <= 0) fail("tck_ps=" + std::to_string(tck_ps) + " must be positive");
+  if (channels <= 0) fail("channels=" + std::to_string(channels) + " must be positive");
+  if (ranks <= 0 || bank_groups <= 0 || banks_per_group <= 0 || rows <= 0 || bursts_per_row <= 0)
+    fail("organisation sizes must be positive");
+  if (ranks > 32767 || bank_groups > 32767 || banks_per_group > 32767 || rows > (1LL << 31) ||
+      bursts_per_row > (1LL << 31))
+    fail("organisation sizes exceed the command log's field widths");
+  if (nBL <= 0) fail("nBL=" + std::to_string(nBL) + " must be positive");
+  if (nCL < 0 || nCWL < 0) fail("nCL and nCWL must not be negative");
+  if (refresh == RefreshMode::AllBank && nREFI <= 0) fail("nREFI must be positive");
+  if (refresh == RefreshMode::PerBank && nREFIpb <= 0) fail("nREFIpb must be positive");
+  if (read_queue <= 0 || write_queue <= 0) fail("queue sizes must be positive");
+  if (write_low_watermark < 0 || write_high_watermark > write_queue ||
+      write_low_watermark >= write_high_watermark)
+    fail("write watermarks must satisfy 0 <= low < high <= write_queue");
+  if (row_hit_cap <= 0) fail("row_hit_cap=" + std::to_string(row_hit_cap) + " must be positive");
+  for (const WindowRule& w : windows) {
+    if (w.window < 1 || w.latency < 0) fail("window rules need window >= 1 and latency >= 0");
+  }
+}
+
+}  // namespace h2m2::dram

@@ -1,0 +1,87 @@
+// MemorySystem: many channels behind one address mapping, in one clock domain.
+//
+// Models: the memory side of one device (e.g. 6 HBM3 stacks = 192 pseudo-channels, or 32 LPDDR5X
+// channels). Owns the controllers, the address mapping, the optional command log and completion
+// buffer. Clock: the memory's command clock (cycles); the engine converts with ClockDomain.
+// Hot path: step() and the trace front end.
+// Front end of run_trace(): one FIFO per channel. The requests of a channel enter its controller
+// queue in trace order, any number per cycle, no earlier than their arrival cycle; a full queue
+// holds back only its own channel (as with one DMA stream per channel, or a requester with many
+// requests in flight). Channels share nothing else, so each runs to the end of its requests on
+// its own; the trace is processed in chunks (bounded memory) and a channel pauses when its FIFO
+// runs dry before the last chunk, which makes chunking invisible in the results.
+// Contract: addresses are below capacity_bytes() (checked, std::invalid_argument otherwise);
+// arrival cycles are non-decreasing and relative to the start of the call.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "common/time.hpp"
+#include "dram/address_mapping.hpp"
+#include "dram/command_log.hpp"
+#include "dram/controller.hpp"
+#include "dram/dram_config.hpp"
+#include "dram/dram_stats.hpp"
+
+namespace h2m2::dram {
+
+class MemorySystem {
+ public:
+  explicit MemorySystem(const DramConfig& cfg);
+
+  const DramConfig& config() const { return cfg_; }
+  std::uint64_t capacity_bytes() const { return mapping_.capacity_bytes(); }
+  Cycle now() const { return now_; }
+  int channels() const { return static_cast<int>(channels_.size()); }
+  DecodedAddress decode(std::uint64_t addr) const { return mapping_.decode(addr); }
+
+  // Bulk trace run. `is_write` and `arrival` may be null (all reads / all at the current cycle).
+  // `interrupted` is polled every few thousand cycles; when it returns true the run stops early
+  // and run_trace returns the number of requests that entered the memory system.
+  std::size_t run_trace(const std::uint64_t* addr, const std::uint8_t* is_write,
+                        const std::int64_t* arrival, std::size_t n,
+                        const std::function<bool()>& interrupted = {});
+
+  // Incremental interface for the multi-device engine.
+  bool try_enqueue(std::uint64_t addr, bool is_write, std::uint64_t id);
+  void advance_to(Cycle t);  // process every event up to and including cycle t
+  Cycle next_event() const;
+  int pending() const { return pending_; }
+  void set_track_completions(bool on) { track_completions_ = on; }
+  std::vector<Completion>& completions() { return completions_; }
+
+  DramStats stats() const;
+  const CommandLog& command_log() const { return log_; }
+  void clear_command_log() { log_.clear(); }
+
+ private:
+  struct Queued {  // a decoded request waiting in a channel's front-end FIFO
+    std::uint64_t id;
+    Cycle arrival;
+    DecodedAddress where;
+    bool is_write;
+  };
+  // Run channel c on its FIFO entries [begin, end) of fifo_, starting at cycle clock_[c]. With
+  // `drain`, run until its queue is empty; otherwise pause when the FIFO runs dry.
+  void run_channel(int c, std::size_t begin, std::size_t end, bool drain);
+  void check_address(std::uint64_t addr) const;
+
+  std::vector<Queued> fifo_;         // one chunk, grouped by channel
+  std::vector<std::size_t> bucket_;  // per channel: start of its group in fifo_
+  std::vector<Cycle> clock_;         // per channel: the cycle it has reached
+
+  DramConfig cfg_;
+  AddressMapping mapping_;
+  std::vector<Controller> channels_;
+  CommandLog log_;
+  std::vector<Completion> completions_;
+  bool track_completions_ = false;
+  Cycle now_ = 0;
+  int pending_ = 0;
+  std::uint64_t next_id_ = 0;
+};
+
+}  // namespace h2m2::dram

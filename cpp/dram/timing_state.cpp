@@ -1,0 +1,128 @@
+#include "dram/timing_state.hpp"
+
+#include <algorithm>
+
+namespace h2m2::dram {
+
+void TimingState::init(const DramConfig& cfg) {
+  ranks_ = cfg.ranks;
+  bank_groups_ = cfg.bank_groups;
+  banks_per_group_ = cfg.banks_per_group;
+  const auto n_rank = static_cast<std::size_t>(ranks_);
+  const auto n_bg = n_rank * static_cast<std::size_t>(bank_groups_);
+  const auto n_bank = n_bg * static_cast<std::size_t>(banks_per_group_);
+  channel_.fill(0);
+  rank_.assign(n_rank, Times{});
+  bg_.assign(n_bg, Times{});
+  bank_.assign(n_bank, Times{});
+  has_sibling_.fill(false);
+  for (int s = 0; s < kScopes; ++s) {
+    for (int p = 0; p < kCommands; ++p) {
+      RuleList& same = same_[static_cast<std::size_t>(s)][static_cast<std::size_t>(p)];
+      RuleList& sib = sibling_[static_cast<std::size_t>(s)][static_cast<std::size_t>(p)];
+      same = RuleList{};
+      sib = RuleList{};
+      for (int f = 0; f < kCommands; ++f) {
+        const auto si = static_cast<std::size_t>(s), pi = static_cast<std::size_t>(p),
+                   fi = static_cast<std::size_t>(f);
+        if (cfg.same[si][pi][fi] >= 0) {
+          same.following[static_cast<std::size_t>(same.n)] = static_cast<std::uint8_t>(f);
+          same.latency[static_cast<std::size_t>(same.n++)] = cfg.same[si][pi][fi];
+        }
+        if (cfg.sibling[si][pi][fi] >= 0) {
+          sib.following[static_cast<std::size_t>(sib.n)] = static_cast<std::uint8_t>(f);
+          sib.latency[static_cast<std::size_t>(sib.n++)] = cfg.sibling[si][pi][fi];
+          has_sibling_[pi] = true;
+        }
+      }
+    }
+  }
+  windows_.clear();
+  for (const WindowRule& w : cfg.windows) {
+    std::size_t nodes = 1;
+    if (w.scope == Scope::Rank) nodes = n_rank;
+    if (w.scope == Scope::BankGroup) nodes = n_bg;
+    if (w.scope == Scope::Bank) nodes = n_bank;
+    Window win;
+    win.rule = w;
+    win.ring.assign(nodes * static_cast<std::size_t>(w.window), 0);
+    win.head.assign(nodes, 0);
+    win.count.assign(nodes, 0);
+    windows_.push_back(std::move(win));
+  }
+}
+
+TimingState::Times* TimingState::node_times(Scope s, int rank, int bg, int bank) {
+  switch (s) {
+    case Scope::Channel: return &channel_;
+    case Scope::Rank: return &rank_[static_cast<std::size_t>(rank)];
+    case Scope::BankGroup: return bg >= 0 ? &bg_[static_cast<std::size_t>(bg)] : nullptr;
+    case Scope::Bank: return bank >= 0 ? &bank_[static_cast<std::size_t>(bank)] : nullptr;
+    default: return nullptr;
+  }
+}
+
+void TimingState::issue(Command c, Cycle t, int rank, int bg, int bank) {
+  const auto ci = static_cast<std::size_t>(idx(c));
+  apply(same_[0][ci], t, channel_);
+  apply(same_[1][ci], t, rank_[static_cast<std::size_t>(rank)]);
+  if (bg >= 0) {
+    apply(same_[2][ci], t, bg_[static_cast<std::size_t>(bg)]);
+    apply(same_[3][ci], t, bank_[static_cast<std::size_t>(bank)]);
+  }
+  if (has_sibling_[ci]) {
+    const RuleList& sr = sibling_[1][ci];
+    if (sr.n) {
+      for (int r = 0; r < ranks_; ++r)
+        if (r != rank) apply(sr, t, rank_[static_cast<std::size_t>(r)]);
+    }
+    if (bg >= 0) {
+      const RuleList& sg = sibling_[2][ci];
+      if (sg.n) {
+        const int first = rank * bank_groups_;
+        for (int g = first; g < first + bank_groups_; ++g)
+          if (g != bg) apply(sg, t, bg_[static_cast<std::size_t>(g)]);
+      }
+      const RuleList& sb = sibling_[3][ci];
+      if (sb.n) {
+        const int first = bg * banks_per_group_;
+        for (int b = first; b < first + banks_per_group_; ++b)
+          if (b != bank) apply(sb, t, bank_[static_cast<std::size_t>(b)]);
+      }
+    }
+  }
+  for (Window& w : windows_) {
+    if (!(w.rule.preceding_mask & (1u << ci))) continue;
+    int node = 0;
+    if (w.rule.scope == Scope::Rank) node = rank;
+    if (w.rule.scope == Scope::BankGroup) node = bg;
+    if (w.rule.scope == Scope::Bank) node = bank;
+    if (node < 0) continue;
+    Times* times = node_times(w.rule.scope, rank, bg, bank);
+    const auto nd = static_cast<std::size_t>(node);
+    const int W = w.rule.window;
+    Cycle* ring = &w.ring[nd * static_cast<std::size_t>(W)];
+    int& head = w.head[nd];
+    int& count = w.count[nd];
+    // Push t; when the ring holds W times, the next limited command must wait until the oldest
+    // of them is `latency` old (at most W preceding commands in any latency-long span).
+    if (count < W) {
+      ring[(head + count) % W] = t;
+      ++count;
+    } else {
+      ring[head] = t;
+      head = (head + 1) % W;
+    }
+    if (count == W) {
+      const Cycle gate = ring[head] + w.rule.latency;
+      for (int f = 0; f < kCommands; ++f) {
+        if (w.rule.following_mask & (1u << f)) {
+          Cycle& slot = (*times)[static_cast<std::size_t>(f)];
+          slot = std::max(slot, gate);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace h2m2::dram
