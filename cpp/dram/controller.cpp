@@ -1,6 +1,8 @@
 #include "dram/controller.hpp"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 namespace h2m2::dram {
 
@@ -40,12 +42,17 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
     tail_[q].assign(nb, -1);
     count_[q].assign(nb, 0);
     hits_[q].assign(nb, 0);
-    active_[q].clear();
-    active_[q].reserve(nb);
-    active_pos_[q].assign(nb, -1);
     cand_[q].assign(nb, Candidate{});
+    act_mask_[q] = pre_mask_[q] = col_mask_[q] = 0;
+    lower_bound_[q].assign(nb, kNever);
     count_total_[q] = 0;
   }
+  if (banks_ > 64) {
+    throw std::invalid_argument(cfg.name + ": " + std::to_string(banks_) +
+                                " banks per channel; the controller supports at most 64");
+  }
+  rank_bits_.assign(static_cast<std::size_t>(ranks_), 0);
+  for (int b = 0; b < banks_; ++b) rank_bits_[static_cast<std::size_t>(b / banks_per_rank_)] |= std::uint64_t{1} << b;
   open_row_.assign(nb, -1);
   streak_.assign(nb, 0);
   blocked_.assign(nb, 0);
@@ -68,6 +75,7 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
   next_seq_ = 0;
   next_event_ = kNever;
   for (Cycle d : refresh_due_) next_event_ = std::min(next_event_, d);
+  refresh_next_ = next_event_;
   stats_ = DramStats{};
 }
 
@@ -93,13 +101,10 @@ void Controller::enqueue(const DecodedAddress& a, bool is_write, std::uint64_t i
     head_[q][b] = slot;
   }
   tail_[q][b] = slot;
-  if (count_[q][b]++ == 0) {
-    active_pos_[q][b] = static_cast<int>(active_[q].size());
-    active_[q].push_back(r.bank);
-  }
+  ++count_[q][b];
   if (open_row_[b] == r.row) ++hits_[q][b];
   ++count_total_[q];
-  update_candidates(r.bank);
+  update_candidates(r.bank, q);
   if (now < next_event_) next_event_ = now;
 }
 
@@ -112,15 +117,7 @@ void Controller::unlink(int q, int bank, int slot, int prev) {
     head_[q][b] = nxt;
   }
   if (tail_[q][b] == slot) tail_[q][b] = prev;
-  if (--count_[q][b] == 0) {
-    // swap-remove from the active list
-    const int pos = active_pos_[q][b];
-    const int last = active_[q].back();
-    active_[q][static_cast<std::size_t>(pos)] = last;
-    active_pos_[q][static_cast<std::size_t>(last)] = pos;
-    active_[q].pop_back();
-    active_pos_[q][b] = -1;
-  }
+  --count_[q][b];
   --count_total_[q];
   free_[q].push_back(slot);
 }
@@ -138,14 +135,18 @@ void Controller::recount_hits(int bank) {
   update_candidates(bank);
 }
 
-void Controller::update_candidates(int bank) {
+void Controller::update_candidates(int bank, int only_q) {
   const auto b = static_cast<std::size_t>(bank);
   const std::int32_t open = open_row_[b];
-  for (int q = 0; q < 2; ++q) {
+  for (int q = only_q < 0 ? 0 : only_q; q < (only_q < 0 ? 2 : only_q + 1); ++q) {
     Candidate& c = cand_[q][b];
     c = Candidate{};
+    const std::uint64_t bit = std::uint64_t{1} << b;
+    act_mask_[q] &= ~bit;
+    pre_mask_[q] &= ~bit;
+    col_mask_[q] &= ~bit;
     if (count_[q][b] == 0 || blocked_[b]) {
-      c.lower_bound = kNever;
+      lower_bound_[q][b] = kNever;
       continue;
     }
     const int hits = hits_[q][b];
@@ -166,9 +167,21 @@ void Controller::update_candidates(int bank) {
       }
       c.cmd = open < 0 ? Command::ACT : Command::PRE;
     }
+    const Request& r = slots_[q][static_cast<std::size_t>(s)];
     c.slot = s;
     c.prev = prev;
-    c.seq = slots_[q][static_cast<std::size_t>(s)].seq;
+    c.seq = r.seq;
+    c.rank = r.rank;
+    c.bg = r.bg;
+    c.bank = r.bank;
+    lower_bound_[q][b] = timing_.earliest(c.cmd, r.rank, r.bg, r.bank);
+    if (c.cmd == Command::ACT) {
+      act_mask_[q] |= bit;
+    } else if (c.cmd == Command::PRE) {
+      pre_mask_[q] |= bit;
+    } else {
+      col_mask_[q] |= bit;
+    }
   }
 }
 
@@ -226,7 +239,8 @@ void Controller::issue_column(int q, const Candidate& c, Cycle t) {
   if (cmd == Command::RDA || cmd == Command::WRA) {
     close_bank(bank);
   } else {
-    update_candidates(bank);
+    // The streak reaching the cap can change the other queue's candidate too.
+    update_candidates(bank, streak_[b] == row_hit_cap_ ? -1 : q);
   }
 }
 
@@ -258,68 +272,97 @@ void Controller::issue_rank_wide(Command c, int rank, Cycle t) {
 }
 
 void Controller::refresh(Cycle t, bool& row_bus_used, Cycle& next) {
+  if (t < refresh_next_) {
+    next = std::min(next, refresh_next_);
+    return;
+  }
+  refresh_next_ = kNever;
   for (int r = 0; r < ranks_; ++r) {
+    refresh_rank(r, t, row_bus_used, next);
     const auto ri = static_cast<std::size_t>(r);
-    if (!refresh_pending_[ri]) {
-      if (t < refresh_due_[ri]) {
-        next = std::min(next, refresh_due_[ri]);
-        continue;
-      }
-      refresh_pending_[ri] = 1;
-      if (refresh_mode_ == RefreshMode::AllBank) {
-        for (int b = r * banks_per_rank_; b < (r + 1) * banks_per_rank_; ++b) {
-          blocked_[static_cast<std::size_t>(b)] = 1;
-          update_candidates(b);
-        }
-      } else {
-        const int b = r * banks_per_rank_ + refresh_bank_[ri];
-        blocked_[static_cast<std::size_t>(b)] = 1;
+    refresh_next_ = std::min(refresh_next_, refresh_pending_[ri] ? t + 1 : refresh_due_[ri]);
+  }
+}
+
+void Controller::refresh_rank(int r, Cycle t, bool& row_bus_used, Cycle& next) {
+  const auto ri = static_cast<std::size_t>(r);
+  if (!refresh_pending_[ri]) {
+    if (t < refresh_due_[ri]) {
+      next = std::min(next, refresh_due_[ri]);
+      return;
+    }
+    // Due: stop serving the rank (all-bank) or the bank (per-bank) until the refresh is issued.
+    refresh_pending_[ri] = 1;
+    const int first = refresh_mode_ == RefreshMode::AllBank ? r * banks_per_rank_
+                                                            : r * banks_per_rank_ + refresh_bank_[ri];
+    const int last = refresh_mode_ == RefreshMode::AllBank ? first + banks_per_rank_ : first + 1;
+    for (int b = first; b < last; ++b) {
+      blocked_[static_cast<std::size_t>(b)] = 1;
+      update_candidates(b);
+    }
+  }
+  if (refresh_mode_ == RefreshMode::AllBank) {
+    const Command c = open_count_[ri] > 0 ? Command::PREA : Command::REFab;
+    const Cycle e = timing_.earliest(c, r, -1, -1);
+    if (e > t || row_bus_used) {
+      next = std::min(next, std::max(e, t + 1));
+      return;
+    }
+    issue_rank_wide(c, r, t);
+    row_bus_used = true;
+    next = std::min(next, t + 1);
+    if (c == Command::REFab) {
+      stats_.refresh_cycles += static_cast<std::uint64_t>(nRFC_);
+      refresh_pending_[ri] = 0;
+      refresh_due_[ri] += nREFI_;
+      for (int b = r * banks_per_rank_; b < (r + 1) * banks_per_rank_; ++b) {
+        blocked_[static_cast<std::size_t>(b)] = 0;
         update_candidates(b);
       }
     }
-    if (refresh_mode_ == RefreshMode::AllBank) {
-      const Command c = open_count_[ri] > 0 ? Command::PREA : Command::REFab;
-      const Cycle e = timing_.earliest(c, r, -1, -1);
-      if (e > t || row_bus_used) {
-        next = std::min(next, std::max(e, t + 1));
-        continue;
-      }
-      issue_rank_wide(c, r, t);
-      row_bus_used = true;
-      next = std::min(next, t + 1);
-      if (c == Command::REFab) {
-        stats_.refresh_cycles += static_cast<std::uint64_t>(nRFC_);
-        refresh_pending_[ri] = 0;
-        refresh_due_[ri] += nREFI_;
-        for (int b = r * banks_per_rank_; b < (r + 1) * banks_per_rank_; ++b) {
-          blocked_[static_cast<std::size_t>(b)] = 0;
-          update_candidates(b);
-        }
-      }
-    } else {
-      const int bank = r * banks_per_rank_ + refresh_bank_[ri];
-      const int bg = bank / banks_per_group_;
-      const bool open = open_row_[static_cast<std::size_t>(bank)] >= 0;
-      const Command c = open ? Command::PRE : Command::REFpb;
-      const Cycle e = timing_.earliest(c, r, bg, bank);
-      if (e > t || row_bus_used) {
-        next = std::min(next, std::max(e, t + 1));
-        continue;
-      }
-      timing_.issue(c, t, r, bg, bank);
-      record(t, c, r, bg, bank, -1, -1);
-      row_bus_used = true;
-      next = std::min(next, t + 1);
-      if (open) {
-        close_bank(bank);
-      } else {
-        stats_.refresh_cycles += static_cast<std::uint64_t>(nRFCpb_);
-        refresh_pending_[ri] = 0;
-        refresh_due_[ri] += nREFIpb_;
-        blocked_[static_cast<std::size_t>(bank)] = 0;
-        update_candidates(bank);
-        refresh_bank_[ri] = (refresh_bank_[ri] + 1) % banks_per_rank_;
-      }
+    return;
+  }
+  const int bank = r * banks_per_rank_ + refresh_bank_[ri];
+  const int bg = bank / banks_per_group_;
+  const bool open = open_row_[static_cast<std::size_t>(bank)] >= 0;
+  const Command c = open ? Command::PRE : Command::REFpb;
+  const Cycle e = timing_.earliest(c, r, bg, bank);
+  if (e > t || row_bus_used) {
+    next = std::min(next, std::max(e, t + 1));
+    return;
+  }
+  timing_.issue(c, t, r, bg, bank);
+  record(t, c, r, bg, bank, -1, -1);
+  row_bus_used = true;
+  next = std::min(next, t + 1);
+  if (open) {
+    close_bank(bank);
+    return;
+  }
+  stats_.refresh_cycles += static_cast<std::uint64_t>(nRFCpb_);
+  refresh_pending_[ri] = 0;
+  refresh_due_[ri] += nREFIpb_;
+  blocked_[static_cast<std::size_t>(bank)] = 0;
+  update_candidates(bank);
+  refresh_bank_[ri] = (refresh_bank_[ri] + 1) % banks_per_rank_;
+}
+
+void Controller::scan(int q, std::uint64_t mask, Cycle t, Candidate& best, Cycle& next) {
+  Cycle* bound = lower_bound_[q].data();
+  while (mask) {
+    const int b = __builtin_ctzll(mask);
+    mask &= mask - 1;
+    if (bound[b] > t) {
+      next = std::min(next, bound[b]);
+      continue;
+    }
+    const Candidate& c = cand_[q][static_cast<std::size_t>(b)];
+    const Cycle e = timing_.earliest(c.cmd, c.rank, c.bg, c.bank);
+    bound[b] = e;
+    if (e > t) {
+      next = std::min(next, e);
+    } else if (c.seq < best.seq) {
+      best = c;
     }
   }
 }
@@ -343,23 +386,40 @@ int Controller::tick(Cycle t) {
   Candidate col, row;
   const bool can_row = !row_bus_used;
   const bool can_col = dual_bus_ || !row_bus_used;
-  std::vector<Candidate>& cands = cand_[q];
-  for (const int bank : active_[q]) {
-    Candidate& c = cands[static_cast<std::size_t>(bank)];
-    if (c.lower_bound > t) {
-      next = std::min(next, c.lower_bound);
-      continue;
+  // Candidates are grouped by command class so that a gate shared by many banks (the channel's
+  // data bus for column commands, a rank's tRRD/tFAW for ACTs) skips them all at once; a bank
+  // whose cached bound lies in the future is skipped without re-checking.
+  if (col_mask_[q]) {
+    const Cycle gate = timing_.channel_gate(q ? Command::WR : Command::RD);
+    if (gate > t || !can_col) {
+      next = std::min(next, std::max(gate, t + 1));
+    } else {
+      scan(q, col_mask_[q], t, col, next);
     }
-    const Request& r = slots_[q][static_cast<std::size_t>(c.slot)];
-    const Cycle e = earliest(c.cmd, r);
-    c.lower_bound = e;
-    const bool column = is_column(c.cmd);
-    if (e > t || !(column ? can_col : can_row)) {
-      next = std::min(next, std::max(e, t + 1));
-      continue;
+  }
+  if (act_mask_[q] | pre_mask_[q]) {
+    if (!can_row) {
+      next = std::min(next, t + 1);
+    } else {
+      if (pre_mask_[q]) {
+        const Cycle gate = timing_.channel_gate(Command::PRE);
+        if (gate > t) {
+          next = std::min(next, gate);
+        } else {
+          scan(q, pre_mask_[q], t, row, next);
+        }
+      }
+      for (int r = 0; r < ranks_; ++r) {
+        const std::uint64_t acts = act_mask_[q] & rank_bits_[static_cast<std::size_t>(r)];
+        if (!acts) continue;
+        const Cycle gate = timing_.rank_gate(Command::ACT, r);
+        if (gate > t) {
+          next = std::min(next, gate);
+        } else {
+          scan(q, acts, t, row, next);
+        }
+      }
     }
-    Candidate& best = column ? col : row;
-    if (c.seq < best.seq) best = c;
   }
 
   int served = 0;

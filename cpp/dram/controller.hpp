@@ -61,18 +61,22 @@ class Controller {
     bool own_act, own_pre;
   };
   // The next command a bank wants for one queue, kept up to date on every event of that bank.
-  // `lower_bound` is the last computed earliest issue cycle: issuing commands only raises
-  // earliest times, so a scan may skip the bank while lower_bound > now without re-checking.
+  // Its earliest issue cycle is cached in lower_bound_[q][bank]: issuing commands only raises
+  // earliest times, so a scan skips the bank while that bound is in the future (kNever: nothing
+  // to do, because the bank has no request or waits for a refresh).
   struct Candidate {
-    int slot = -1;  // -1: nothing to do (no request, or the bank waits for a refresh)
+    int slot = -1;
     int prev = -1;  // slot before it in the bank list (-1: it is the head)
     std::uint64_t seq = ~std::uint64_t{0};
     Command cmd = Command::ACT;
-    Cycle lower_bound = 0;
+    std::int32_t rank = 0, bg = 0, bank = 0;  // flat indices, copied from the request
   };
-  void update_candidates(int bank);
+  void update_candidates(int bank, int q = -1);
+  // Consider the banks in `mask` as candidates at cycle t (see tick()).
+  void scan(int q, std::uint64_t mask, Cycle t, Candidate& best, Cycle& next);
 
   void refresh(Cycle t, bool& row_bus_used, Cycle& next);
+  void refresh_rank(int r, Cycle t, bool& row_bus_used, Cycle& next);
   void issue_column(int q, const Candidate& c, Cycle t);
   void issue_row(int q, const Candidate& c, Cycle t);
   void issue_rank_wide(Command c, int rank, Cycle t);
@@ -99,9 +103,11 @@ class Controller {
   std::vector<Request> slots_[2];
   std::vector<int> free_[2];
   std::vector<int> head_[2], tail_[2], count_[2], hits_[2];
-  std::vector<int> active_[2];      // banks with queued requests
-  std::vector<int> active_pos_[2];  // position in active_, -1 if absent
-  std::vector<Candidate> cand_[2];  // per bank
+  std::vector<Candidate> cand_[2];   // per bank
+  std::vector<Cycle> lower_bound_[2];  // per bank, dense so the scan is a tight loop
+  // Bit b set: bank b's candidate is an ACT / a PRE / a column command (banks <= 64 per channel).
+  std::uint64_t act_mask_[2] = {0, 0}, pre_mask_[2] = {0, 0}, col_mask_[2] = {0, 0};
+  std::vector<std::uint64_t> rank_bits_;  // per rank: the bits of its banks
   int count_total_[2] = {0, 0};
   std::uint64_t next_seq_ = 0;
   bool writing_ = false;
@@ -114,6 +120,7 @@ class Controller {
 
   // refresh state per rank
   std::vector<Cycle> refresh_due_;
+  Cycle refresh_next_ = kNever;  // earliest due time over ranks with no refresh pending
   std::vector<std::uint8_t> refresh_pending_;
   std::vector<int> refresh_bank_;  // per-bank mode: next bank (inside the rank) to refresh
 

@@ -67,24 +67,23 @@ std::size_t MemorySystem::run_trace(const std::uint64_t* addr, const std::uint8_
   std::size_t done = 0;
   for (std::size_t lo = 0; lo < n || lo == 0; lo += kChunk) {
     const std::size_t hi = std::min(n, lo + kChunk);
-    // Validate and count per channel, then place each request in its channel's group.
+    // Validate, decode and count per channel, then place each request in its channel's group.
     std::fill(bucket_.begin(), bucket_.end(), 0);
+    staged_.resize(hi - lo);
     for (std::size_t i = lo; i < hi; ++i) {
       check_address(addr[i]);
       if (arrival && (arrival[i] < 0 || (i > 0 && arrival[i] < arrival[i - 1]))) {
         throw std::invalid_argument(cfg_.name + ": arrival cycle of request " + std::to_string(i) +
                                     " must be non-negative and not before the previous one");
       }
-      ++bucket_[static_cast<std::size_t>(mapping_.decode(addr[i]).channel) + 1];
+      const DecodedAddress d = mapping_.decode(addr[i]);
+      staged_[i - lo] = Queued{next_id_ + i, base + (arrival ? arrival[i] : 0), d, is_write && is_write[i]};
+      ++bucket_[static_cast<std::size_t>(d.channel) + 1];
     }
     for (std::size_t c = 0; c < n_ch; ++c) bucket_[c + 1] += bucket_[c];
     fifo_.resize(hi - lo);
-    std::vector<std::size_t> fill(bucket_.begin(), bucket_.end() - 1);
-    for (std::size_t i = lo; i < hi; ++i) {
-      const DecodedAddress d = mapping_.decode(addr[i]);
-      fifo_[fill[static_cast<std::size_t>(d.channel)]++] =
-          Queued{next_id_ + i, base + (arrival ? arrival[i] : 0), d, is_write && is_write[i]};
-    }
+    fill_.assign(bucket_.begin(), bucket_.end() - 1);
+    for (const Queued& q : staged_) fifo_[fill_[static_cast<std::size_t>(q.where.channel)]++] = q;
     pending_ += static_cast<int>(hi - lo);
     const bool last = hi == n;
     for (std::size_t c = 0; c < n_ch; ++c) {

@@ -69,7 +69,9 @@ class MemorySystem {
   void run_channel(int c, std::size_t begin, std::size_t end, bool drain);
   void check_address(std::uint64_t addr) const;
 
-  std::vector<Queued> fifo_;         // one chunk, grouped by channel
+  std::vector<Queued> staged_;       // one chunk, in trace order
+  std::vector<Queued> fifo_;         // the same chunk, grouped by channel
+  std::vector<std::size_t> fill_;
   std::vector<std::size_t> bucket_;  // per channel: start of its group in fifo_
   std::vector<Cycle> clock_;         // per channel: the cycle it has reached
 

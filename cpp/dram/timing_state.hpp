@@ -35,6 +35,13 @@ class TimingState {
     return e;
   }
 
+  // The channel- and rank-level part of earliest(): a gate shared by every bank of the rank.
+  Cycle rank_gate(Command c, int rank) const {
+    const auto ci = static_cast<std::size_t>(idx(c));
+    return std::max(channel_[ci], rank_[idx_rank(rank)][ci]);
+  }
+  Cycle channel_gate(Command c) const { return channel_[static_cast<std::size_t>(idx(c))]; }
+
   void issue(Command c, Cycle t, int rank, int bg, int bank);
 
  private:
