@@ -105,21 +105,28 @@ bool MemorySystem::try_enqueue(std::uint64_t addr, bool is_write, std::uint64_t 
   const DecodedAddress d = mapping_.decode(addr);
   Controller& ch = channels_[static_cast<std::size_t>(d.channel)];
   if (!ch.can_accept(is_write)) return false;
-  ch.enqueue(d, is_write, id, now_);
+  ch.enqueue(d, is_write, id, now_ + 1);
   ++pending_;
   return true;
 }
 
 void MemorySystem::advance_to(Cycle t) {
-  for (Controller& c : channels_) c.set_completion_sink(track_completions_ ? &completions_ : nullptr);
+  std::vector<Completion>* sink = track_completions_ ? &completions_ : nullptr;
   for (Controller& c : channels_) {
+    c.set_completion_sink(sink);
     while (c.next_event() <= t) {
-      const Cycle at = std::max(c.next_event(), now_);
+      const Cycle at = std::max(c.next_event(), now_ + 1);
+      if (at > t) break;
       pending_ -= c.tick(at);
-      if (c.next_event() <= at) break;  // defensive: tick always moves next_event forward
     }
   }
   now_ = std::max(now_, t);
+}
+
+Cycle MemorySystem::next_event_after_now() const {
+  Cycle next = kNever;
+  for (const Controller& c : channels_) next = std::min(next, std::max(c.next_event(), now_ + 1));
+  return next;
 }
 
 DramStats MemorySystem::stats() const {

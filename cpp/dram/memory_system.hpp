@@ -45,10 +45,15 @@ class MemorySystem {
                         const std::int64_t* arrival, std::size_t n,
                         const std::function<bool()>& interrupted = {});
 
-  // Incremental interface for the multi-device engine.
+  // Incremental interface for the multi-device engine. now() is the last cycle processed;
+  // try_enqueue() puts a request in its controller queue to arrive at now() + 1 (the next clock
+  // edge), and returns false if that queue is full. advance_to(t) processes cycles up to and
+  // including t. Completions (id, cycle of the last data beat) are appended to completions()
+  // when the column command issues, so their cycles may lie ahead of now().
   bool try_enqueue(std::uint64_t addr, bool is_write, std::uint64_t id);
-  void advance_to(Cycle t);  // process every event up to and including cycle t
+  void advance_to(Cycle t);
   Cycle next_event() const;
+  Cycle next_event_after_now() const;  // the next cycle > now() at which a channel has work
   int pending() const { return pending_; }
   void set_track_completions(bool on) { track_completions_ = on; }
   std::vector<Completion>& completions() { return completions_; }
