@@ -45,7 +45,8 @@ class ControllerSpec:
         queued hit (default ``"open"``).
     refresh
         ``"all_bank"`` (REFab every tREFI per rank), ``"per_bank"`` (REFpb every tREFIpb,
-        round-robin over banks) or ``"none"`` (default ``"all_bank"``).
+        round-robin over banks; what high-bandwidth controllers use to hide refresh) or ``"none"``
+        (default ``"per_bank"``).
     """
 
     read_queue: int = 64
@@ -54,7 +55,7 @@ class ControllerSpec:
     write_low_watermark: int = 16
     row_hit_cap: int = 16
     page_policy: Literal["open", "closed"] = "open"
-    refresh: Literal["all_bank", "per_bank", "none"] = "all_bank"
+    refresh: Literal["all_bank", "per_bank", "none"] = "per_bank"
 
     def __post_init__(self) -> None:
         for name in ("read_queue", "write_queue", "row_hit_cap"):

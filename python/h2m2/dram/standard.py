@@ -40,6 +40,7 @@ __all__ = [
     "Timing",
     "ck",
     "ck_ns",
+    "interval_ns",
     "ns",
 ]
 
@@ -75,15 +76,24 @@ SCOPE_NAMES: tuple[str, ...] = tuple(s.name for s in Scope)
 
 @dataclass(frozen=True)
 class Timing:
-    """A timing parameter: at least ``ck`` clock cycles and at least ``ns`` nanoseconds."""
+    """A timing parameter: at least ``ck`` clock cycles and at least ``ns`` nanoseconds.
+
+    A minimum delay rounds up to whole cycles (a command may not issue early). A maximum
+    interval (``at_most=True``, e.g. tREFI) rounds down (a refresh may not come late).
+    """
 
     ck: int = 0
     ns: float = 0.0
+    at_most: bool = False
 
     def cycles(self, tck_ns: float) -> int:
-        """Cycles of a clock with period ``tck_ns``: ``max(ck, ceil(ns / tck_ns))``."""
-        from_ns = math.ceil(self.ns / tck_ns - 1e-9) if self.ns > 0 else 0
-        return max(self.ck, from_ns)
+        """Cycles of a clock with period ``tck_ns``: ``max(ck, ceil(ns / tck_ns))`` (floor for
+        ``at_most`` intervals)."""
+        if self.ns <= 0:
+            return self.ck
+        if self.at_most:
+            return max(self.ck, math.floor(self.ns / tck_ns + 1e-9))
+        return max(self.ck, math.ceil(self.ns / tck_ns - 1e-9))
 
 
 def ck(n: int) -> Timing:
@@ -99,6 +109,11 @@ def ns(x: float) -> Timing:
 def ck_ns(n: int, x: float) -> Timing:
     """A timing of ``max(n CK, x ns)``."""
     return Timing(ck=n, ns=x)
+
+
+def interval_ns(x: float) -> Timing:
+    """A maximum interval in nanoseconds (tREFI): rounded down to whole cycles."""
+    return Timing(ns=x, at_most=True)
 
 
 @dataclass(frozen=True)

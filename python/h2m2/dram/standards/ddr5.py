@@ -25,7 +25,7 @@ Modelling choices (each also in docs/assumptions.md):
 
 from __future__ import annotations
 
-from h2m2.dram.standard import Constraint, DeviceSpec, Energy, Organization, ck, ck_ns, ns
+from h2m2.dram.standard import Constraint, DeviceSpec, Energy, Organization, ck, ck_ns, interval_ns, ns
 
 __all__ = ["CONSTRAINTS", "DEFAULT", "NRTW", "PRESETS", "DDR5_4800_x32", "DDR5_5600_x32"]
 
@@ -128,8 +128,8 @@ DDR5_4800_x32 = DeviceSpec(
         "nRRD_L": ck_ns(8, 5.0),  # 12 CK
         "nFAW": ck(32),  # 1 KB page (x8): 32 nCK (13.3 ns at 4800)
         # ---- refresh (16 Gb: tRFC1 295 ns, tRFCsb 130 ns; tREFI 3.9 us at normal temperature)
-        "nREFI": ns(3900.0),
-        "nREFIpb": ns(3900.0 / 32),  # one bank per REFpb (JEDEC REFsb: 8 banks every 975 ns)
+        "nREFI": interval_ns(3900.0),
+        "nREFIpb": interval_ns(3900.0 / 32),  # one bank per REFpb (JEDEC REFsb: 8 banks every 975 ns)
         "nRFC": ns(295.0),  # tRFC1
         "nRFCpb": ns(130.0),  # tRFCsb
         "nREFSBRD": ns(30.0),  # REFsb to REFsb of another bank (assumed value), 72 CK

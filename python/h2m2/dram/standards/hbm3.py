@@ -9,7 +9,7 @@ command), 4 bank groups x 4 banks per stack ID, 1 KB rows per pseudo-channel.
 
 from __future__ import annotations
 
-from h2m2.dram.standard import Constraint, DeviceSpec, Energy, Organization, ck, ck_ns, ns
+from h2m2.dram.standard import Constraint, DeviceSpec, Energy, Organization, ck, ck_ns, interval_ns, ns
 
 __all__ = ["CONSTRAINTS", "HBM3_4000_16Gb_8hi", "HBM3_6400_16Gb_8hi", "PRESETS"]
 
@@ -106,8 +106,8 @@ HBM3_6400_16Gb_8hi = DeviceSpec(
         "nRRD_L": ck(5),
         "nFAW": ns(15.0),  # 24 CK
         # ---- refresh (JESD238: tREFI 3.9 us; tRFCab 350 ns for 8 Gb per channel; tRFCpb 200 ns)
-        "nREFI": ns(3900.0),
-        "nREFIpb": ns(3900.0 / 16),  # every bank of a stack ID once per tREFI
+        "nREFI": interval_ns(3900.0),
+        "nREFIpb": interval_ns(3900.0 / 16),  # every bank of a stack ID once per tREFI
         "nRFC": ns(350.0),
         "nRFCpb": ns(200.0),
         "nRREFD": ck_ns(3, 8.0),

@@ -18,7 +18,7 @@ the same organisation as the H2M2 HBM3 stacks, which makes HBM3E a bandwidth-onl
 
 from __future__ import annotations
 
-from h2m2.dram.standard import DeviceSpec, Energy, Organization, ck, ck_ns, ns
+from h2m2.dram.standard import DeviceSpec, Energy, Organization, ck, ck_ns, interval_ns, ns
 from h2m2.dram.standards.hbm3 import CONSTRAINTS
 
 __all__ = ["DEFAULT", "PRESETS", "HBM3E_8000_16Gb_8hi", "HBM3E_9600_16Gb_8hi"]
@@ -68,8 +68,8 @@ HBM3E_9600_16Gb_8hi = DeviceSpec(
         "nRRD_L": ck_ns(5, 3.125),  # 8 CK
         "nFAW": ns(15.0),  # 36 CK
         # ---- refresh (JESD238: tREFI 3.9 us; 8 Gb per channel -> tRFCab 350 ns; tRFCpb 200 ns)
-        "nREFI": ns(3900.0),
-        "nREFIpb": ns(3900.0 / 16),  # one bank per REFpb: every bank of a stack ID once per tREFI
+        "nREFI": interval_ns(3900.0),
+        "nREFIpb": interval_ns(3900.0 / 16),  # one bank per REFpb: every bank of a stack ID once per tREFI
         "nRFC": ns(350.0),
         "nRFCpb": ns(200.0),
         "nRREFD": ck_ns(3, 8.0),

@@ -27,7 +27,7 @@ Modelling choices (each also in docs/assumptions.md):
 
 from __future__ import annotations
 
-from h2m2.dram.standard import Constraint, DeviceSpec, Energy, Organization, ck, ck_ns, ns
+from h2m2.dram.standard import Constraint, DeviceSpec, Energy, Organization, ck, ck_ns, interval_ns, ns
 
 __all__ = ["CONSTRAINTS", "DEFAULT", "NRTW", "PRESETS", "LPDDR5_6400_x16"]
 
@@ -128,8 +128,8 @@ LPDDR5_6400_x16 = DeviceSpec(
         "nRRD": ck_ns(4, 5.0),  # 4 CK
         "nFAW": ck_ns(16, 20.0),  # 16 CK
         # ---- refresh (16 Gb die: tRFCab 280 ns, tRFCpb 140 ns; tREFI 3.906 us)
-        "nREFI": ns(3906.0),
-        "nREFIpb": ns(3906.0 / 16),  # one bank per REFpb (JEDEC: bank pair every 488 ns)
+        "nREFI": interval_ns(3906.0),
+        "nREFIpb": interval_ns(3906.0 / 16),  # one bank per REFpb (JEDEC: bank pair every 488 ns)
         "nRFC": ns(280.0),  # tRFCab
         "nRFCpb": ns(140.0),
         "nPBR2PBR": ns(90.0),  # tpbR2pbR: 60-90 ns by density; 90 ns taken for 16 Gb

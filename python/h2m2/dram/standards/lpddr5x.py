@@ -22,7 +22,7 @@ Choices (each also in docs/assumptions.md):
 
 from __future__ import annotations
 
-from h2m2.dram.standard import DeviceSpec, Energy, Organization, ck, ck_ns, ns
+from h2m2.dram.standard import DeviceSpec, Energy, Organization, ck, ck_ns, interval_ns, ns
 from h2m2.dram.standards.lpddr5 import CONSTRAINTS
 
 __all__ = ["DEFAULT", "PRESETS", "LPDDR5X_8533_16GB_x16", "LPDDR5X_8533_x16"]
@@ -70,8 +70,8 @@ LPDDR5X_8533_x16 = DeviceSpec(
         "nRRD": ck_ns(4, 5.0),  # 6 CK
         "nFAW": ck_ns(16, 20.0),  # 22 CK
         # ---- refresh (16 Gb die: tRFCab 280 ns, tRFCpb 140 ns; tREFI 3.906 us)
-        "nREFI": ns(3906.0),
-        "nREFIpb": ns(3906.0 / 16),  # one bank per REFpb (JEDEC: bank pair every 488 ns)
+        "nREFI": interval_ns(3906.0),
+        "nREFIpb": interval_ns(3906.0 / 16),  # one bank per REFpb (JEDEC: bank pair every 488 ns)
         "nRFC": ns(280.0),  # tRFCab
         "nRFCpb": ns(140.0),
         "nPBR2PBR": ns(90.0),  # tpbR2pbR, 96 CK
