@@ -59,6 +59,7 @@ class MemorySystem {
   std::vector<Completion>& completions() { return completions_; }
 
   DramStats stats() const;
+  const DramStats& channel_stats(int channel) const { return channels_[static_cast<std::size_t>(channel)].stats(); }
   const CommandLog& command_log() const { return log_; }
   void clear_command_log() { log_.clear(); }
 

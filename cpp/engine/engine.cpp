@@ -1,0 +1,258 @@
+#include "engine/engine.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+
+#include "npu/tile_planner.hpp"
+
+namespace h2m2::engine {
+
+Engine::Engine(EngineConfig cfg, std::vector<npu::PageTableView> tables)
+    : cfg_(std::move(cfg)), efficiency_(cfg_.devices.size(), -1.0) {
+  if (cfg_.devices.empty()) throw std::invalid_argument("engine: at least one device is required");
+  for (const DeviceConfig& d : cfg_.devices) {
+    d.npu.validate();
+    d.dram.validate();
+    d.tlb.validate();
+  }
+  if (cfg_.has_link) cfg_.link.validate();
+  if (cfg_.devices.size() > 2) throw std::invalid_argument("engine: at most two devices share one link");
+  if (!(cfg_.sample_tolerance > 0.0)) throw std::invalid_argument("engine: sample_tolerance must be positive");
+  if (cfg_.sample_min_tiles < 2) throw std::invalid_argument("engine: sample_min_tiles must be at least 2");
+  set_page_tables(std::move(tables));
+}
+
+void Engine::set_page_tables(std::vector<npu::PageTableView> tables) {
+  if (tables.size() != cfg_.devices.size()) {
+    throw std::invalid_argument("engine: one page table per device is required (" +
+                                std::to_string(cfg_.devices.size()) + " devices, " +
+                                std::to_string(tables.size()) + " tables)");
+  }
+  tables_ = std::move(tables);
+}
+
+Picoseconds Engine::transfer_ps(int direction, std::int64_t bytes) const {
+  if (bytes <= 0) return 0;
+  if (!cfg_.has_link) throw std::invalid_argument("engine: an exchange needs a link between the devices");
+  (void)direction;  // both directions have the same bandwidth and latency
+  link::Link l(cfg_.link);
+  return l.idle_transfer_ps(bytes);
+}
+
+std::vector<KernelResult> Engine::simulate(const std::vector<KernelSpec>& kernels,
+                                           const std::vector<npu::TilePlan>& plans, bool sample,
+                                           Picoseconds offset,
+                                           const std::vector<npu::PageTableView>& tables) {
+  std::vector<std::unique_ptr<Device>> devices;
+  std::vector<Device*> raw;
+  for (std::size_t d = 0; d < cfg_.devices.size(); ++d) {
+    devices.push_back(std::make_unique<Device>(cfg_.devices[d], tables[d]));
+    raw.push_back(devices.back().get());
+  }
+  std::unique_ptr<link::Link> lnk;
+  if (cfg_.has_link) lnk = std::make_unique<link::Link>(cfg_.link);
+  KernelExecutor exec(raw, lnk.get(), interrupted_);
+  std::vector<KernelTask> tasks;
+  for (std::size_t i = 0; i < kernels.size(); ++i) tasks.push_back(KernelTask{kernels[i].device, &plans[i]});
+  ExecOptions opts;
+  opts.sample = sample;
+  opts.tolerance = cfg_.sample_tolerance;
+  opts.min_tiles = cfg_.sample_min_tiles;
+  opts.record_spans = cfg_.record_spans;
+  const std::vector<KernelTiming> timing = exec.run(tasks, opts);
+  if (cfg_.record_spans) {
+    for (Span s : exec.spans()) {
+      s.begin += offset;
+      s.end += offset;
+      spans_.push_back(s);
+    }
+    // one span per DRAM channel that served requests: from the start to its last data beat
+    for (std::size_t d = 0; d < devices.size(); ++d) {
+      const dram::MemorySystem& mem = devices[d]->memory;
+      for (int ch = 0; ch < mem.channels(); ++ch) {
+        const dram::DramStats& st = mem.channel_stats(ch);
+        if (st.reads + st.writes == 0) continue;
+        spans_.push_back(Span{3, static_cast<int>(d), ch, 4, offset,
+                              offset + devices[d]->mem_clock.to_ps(st.last_completion)});
+      }
+    }
+  }
+  std::vector<KernelResult> out;
+  std::vector<bool> stats_taken(devices.size(), false);
+  for (std::size_t i = 0; i < kernels.size(); ++i) {
+    const KernelTiming& t = timing[i];
+    const npu::TilePlan& p = plans[i];
+    KernelResult r;
+    r.name = kernels[i].name;
+    r.device = kernels[i].device;
+    r.time_ps = t.end_ps;
+    r.extrapolated = t.extrapolated;
+    r.simulated_fraction = t.simulated_fraction;
+    r.requests = t.requests;
+    r.unit = p.unit;
+    r.load_bytes = p.load_bytes;
+    r.store_bytes = p.store_bytes;
+    r.ops = p.ops;
+    const Device& dev = *devices[static_cast<std::size_t>(r.device)];
+    for (const npu::CoreProgram& cp : p.cores) {
+      Cycle cyc = cp.prologue_cycles + cp.epilogue_cycles;
+      for (const npu::TileGroup& g : cp.groups) {
+        cyc += g.count * g.compute_cycles;
+        r.tiles += g.count;
+      }
+      r.compute_ps = std::max(r.compute_ps, dev.npu_clock.to_ps(cyc));
+    }
+    // A device's memory and TLB statistics go to the first kernel that ran on it.
+    if (!stats_taken[static_cast<std::size_t>(r.device)]) {
+      stats_taken[static_cast<std::size_t>(r.device)] = true;
+      r.dram = dev.memory.stats();
+      r.tlb = dev.mmu.tlb().stats();
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+double Engine::bandwidth_efficiency(int device) {
+  const auto d = static_cast<std::size_t>(device);
+  if (efficiency_[d] >= 0.0) return efficiency_[d];
+  const DeviceConfig& dc = cfg_.devices[d];
+  // A matrix-vector product streaming 64 MB of weights, every page local to the device.
+  npu::KernelDesc k;
+  k.op = npu::KernelOp::Linear;
+  k.m = 1;
+  k.k = 4096;
+  k.n = 16384;
+  k.element_bytes = dc.npu.element_bytes;
+  const npu::TilePlan plan = npu::plan(k, dc.npu);
+  const auto bytes = static_cast<std::uint64_t>(plan.load_bytes + plan.store_bytes) + (1u << 22);
+  const std::uint64_t pages = bytes / static_cast<std::uint64_t>(dc.tlb.page_bytes) + 2;
+  std::vector<std::int32_t> dev_of(pages, device);
+  std::vector<std::int64_t> frame(pages);
+  for (std::uint64_t i = 0; i < pages; ++i) frame[i] = static_cast<std::int64_t>(i);
+  std::vector<npu::PageTableView> tables(cfg_.devices.size());
+  tables[d] = npu::PageTableView{dev_of.data(), frame.data(), pages};
+  for (std::size_t o = 0; o < tables.size(); ++o) {
+    if (o != d) tables[o] = tables[d];
+  }
+  KernelSpec spec;
+  spec.name = "calibration";
+  spec.device = device;
+  spec.desc = k;
+  const std::vector<KernelResult> r = simulate({spec}, {plan}, true, 0, tables);
+  const double seconds = static_cast<double>(r[0].time_ps) * 1e-12;
+  const double achieved = static_cast<double>(plan.load_bytes + plan.store_bytes) / seconds / 1e9;
+  efficiency_[d] = dc.dram_peak_GBps > 0 ? std::min(1.0, achieved / dc.dram_peak_GBps) : 1.0;
+  return efficiency_[d];
+}
+
+KernelResult Engine::analytic(const KernelSpec& k, const npu::TilePlan& plan) {
+  const DeviceConfig& dc = cfg_.devices[static_cast<std::size_t>(k.device)];
+  KernelResult r;
+  r.name = k.name;
+  r.device = k.device;
+  r.unit = plan.unit;
+  r.load_bytes = plan.load_bytes;
+  r.store_bytes = plan.store_bytes;
+  r.ops = plan.ops;
+  r.simulated_fraction = 0.0;
+  Picoseconds compute = 0;
+  for (const npu::CoreProgram& cp : plan.cores) {
+    Cycle cyc = cp.prologue_cycles + cp.epilogue_cycles;
+    for (const npu::TileGroup& g : cp.groups) {
+      cyc += g.count * g.compute_cycles;
+      r.tiles += g.count;
+    }
+    compute = std::max(compute, cyc * dc.npu.clock_ps);
+  }
+  r.compute_ps = compute;
+  const double eff = bandwidth_efficiency(k.device);
+  const double bw_bytes_per_ps = dc.dram_peak_GBps * eff * 1e-3;
+  const double mem_ps = bw_bytes_per_ps > 0
+                            ? static_cast<double>(plan.load_bytes + plan.store_bytes) / bw_bytes_per_ps
+                            : 0.0;
+  r.time_ps = std::max(compute, static_cast<Picoseconds>(std::llround(mem_ps)));
+  return r;
+}
+
+SublayerResult Engine::run_sublayer(const SublayerSpec& s, Picoseconds start) {
+  SublayerResult res;
+  res.name = s.name;
+  res.start_ps = start;
+  std::vector<npu::TilePlan> plans;
+  plans.reserve(s.kernels.size());
+  for (const KernelSpec& k : s.kernels) {
+    if (k.device < 0 || k.device >= static_cast<int>(cfg_.devices.size())) {
+      throw std::invalid_argument("engine: kernel " + k.name + " names device " + std::to_string(k.device));
+    }
+    plans.push_back(npu::plan(k.desc, cfg_.devices[static_cast<std::size_t>(k.device)].npu));
+  }
+  switch (cfg_.fidelity) {
+    case Fidelity::Cycle:
+      res.kernels = simulate(s.kernels, plans, false, start, tables_);
+      break;
+    case Fidelity::Sampled:
+      for (std::size_t i = 0; i < s.kernels.size(); ++i) {
+        const KernelSpec& k = s.kernels[i];
+        auto hit = k.signature.empty() ? memo_.end() : memo_.find(k.signature);
+        if (hit != memo_.end()) {
+          KernelResult r = hit->second;
+          r.name = k.name;
+          r.memo_hit = true;
+          res.kernels.push_back(std::move(r));
+          continue;
+        }
+        std::vector<KernelResult> r = simulate({k}, {plans[i]}, true, start, tables_);
+        if (!k.signature.empty()) memo_[k.signature] = r[0];
+        res.kernels.push_back(std::move(r[0]));
+      }
+      break;
+    case Fidelity::Analytic:
+      for (std::size_t i = 0; i < s.kernels.size(); ++i) res.kernels.push_back(analytic(s.kernels[i], plans[i]));
+      break;
+  }
+  for (const KernelResult& k : res.kernels) res.kernels_ps = std::max(res.kernels_ps, k.time_ps);
+  res.barrier_ps = s.barrier_ps;
+  for (int dir = 0; dir < 2; ++dir) {
+    res.exchange_ps = std::max(res.exchange_ps, transfer_ps(dir, s.exchange_bytes[static_cast<std::size_t>(dir)]));
+  }
+  res.end_ps = start + res.kernels_ps + res.barrier_ps + res.exchange_ps;
+  if (cfg_.record_spans) {
+    const Picoseconds barrier_end = start + res.kernels_ps + res.barrier_ps;
+    spans_.push_back(Span{0, -1, 0, 3, start + res.kernels_ps, barrier_end});
+    for (int dir = 0; dir < 2; ++dir) {
+      const Picoseconds x = transfer_ps(dir, s.exchange_bytes[static_cast<std::size_t>(dir)]);
+      if (x > 0) spans_.push_back(Span{2, dir, 0, 2, barrier_end, barrier_end + x});
+    }
+  }
+  return res;
+}
+
+std::vector<SublayerResult> Engine::run_program(const std::vector<SublayerSpec>& program, Picoseconds start) {
+  std::vector<SublayerResult> out;
+  Picoseconds t = start;
+  for (const SublayerSpec& s : program) {
+    out.push_back(run_sublayer(s, t));
+    t = out.back().end_ps;
+  }
+  return out;
+}
+
+std::vector<std::vector<SublayerResult>> Engine::run_epochs(
+    int epochs, const std::function<std::vector<SublayerSpec>(const EpochState&)>& next_program) {
+  std::vector<std::vector<SublayerResult>> out;
+  EpochState state;
+  for (int e = 0; e < epochs; ++e) {
+    state.epoch = e;
+    const std::vector<SublayerSpec> program = next_program(state);
+    if (program.empty()) break;
+    out.push_back(run_program(program, state.start_ps));
+    state.previous = out.back();
+    state.start_ps = out.back().empty() ? state.start_ps : out.back().back().end_ps;
+  }
+  return out;
+}
+
+}  // namespace h2m2::engine

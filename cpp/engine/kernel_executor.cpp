@@ -1,0 +1,593 @@
+#include "engine/kernel_executor.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+namespace h2m2::engine {
+
+namespace {
+constexpr std::uint64_t kRemoteBit = std::uint64_t{1} << 63;
+constexpr int kJobBits = 20;  // request id = core << kJobBits | job
+}  // namespace
+
+// One DMA job: the loads (or the stores) of one tile, walked request by request.
+struct KernelExecutor::Job {
+  std::int64_t tile = 0;
+  bool store = false;
+  bool live = false;
+  // address generator
+  const std::vector<npu::StreamPattern>* patterns = nullptr;
+  std::int64_t tile_in_group = 0;
+  std::size_t pattern = 0;
+  std::int64_t row = 0;
+  std::int64_t offset = 0;
+  bool issued_all = false;
+  std::int64_t outstanding = 0;
+};
+
+struct KernelExecutor::Core {
+  int task = 0;
+  int device = 0;
+  int core = 0;
+  const npu::CoreProgram* program = nullptr;
+  std::vector<std::int64_t> group_end;  // cumulative tile counts
+  std::int64_t tiles = 0;
+  std::int64_t next_load = 0;    // next tile whose loads are admitted
+  std::int64_t admitted = 0;     // tiles admitted so far (indices may jump over a skipped range)
+  std::int64_t computed = 0;     // tiles computed so far
+  std::int64_t skip_from = -1;   // `sampled`: tiles [skip_from, skip_to) are not simulated
+  std::int64_t skip_to = -1;
+  std::int64_t loaded = 0;       // tiles whose loads all returned, in order
+  std::vector<std::uint8_t> load_done;  // ring over in-flight tiles
+  std::int64_t next_compute = 0;
+  bool computing = false;
+  Picoseconds compute_free = 0;
+  Picoseconds prologue_end = 0;
+  std::int64_t stores_outstanding = 0;
+  bool done = false;
+  Picoseconds end = 0;
+  // DMA
+  std::vector<Job> jobs;
+  std::vector<int> free_jobs;
+  std::vector<int> fifo;  // job ids in issue order (ring)
+  std::size_t fifo_head = 0;
+  std::int64_t inflight = 0;
+  Picoseconds dma_wake = 0;
+  Cycle issue_cycle = -1;  // core clock cycle of the last issue, and requests issued in it
+  int issued_in_cycle = 0;
+  std::uint64_t cached_page = ~std::uint64_t{0};
+  int cached_device = -1;
+  std::uint64_t cached_frame_base = 0;
+  Picoseconds translation_ready = 0;
+  std::int64_t tx_bytes = 32;
+  // sampling
+  std::uint64_t requests_total = 0;
+  std::uint64_t requests_done = 0;
+  Picoseconds compute_busy = 0;
+  std::uint64_t bytes_moved = 0;
+};
+
+struct KernelExecutor::Remote {
+  int core = 0;
+  int job = 0;
+  int target = 0;
+  std::uint64_t physical = 0;
+  bool is_write = false;
+  int stage = 0;  // 0 request on the link, 1 in remote memory, 2 data on the link back
+};
+
+KernelExecutor::KernelExecutor(std::vector<Device*> devices, link::Link* link,
+                               std::function<bool()> interrupted)
+    : devices_(std::move(devices)), link_(link), interrupted_(std::move(interrupted)) {}
+
+KernelExecutor::~KernelExecutor() = default;
+
+void KernelExecutor::admit_loads(Core& c) {
+  const auto buffers = static_cast<std::int64_t>(devices_[static_cast<std::size_t>(c.device)]->config.npu.spm_buffers);
+  while (c.next_load < c.tiles && c.admitted < c.computed + buffers) {
+    if (c.next_load == c.skip_from) c.next_load = c.skip_to;
+    const std::int64_t tile = c.next_load++;
+    ++c.admitted;
+    std::size_t g = 0;
+    while (c.group_end[g] <= tile) ++g;
+    const npu::TileGroup& grp = c.program->groups[g];
+    const std::int64_t in_group = tile - (g ? c.group_end[g - 1] : 0);
+    if (grp.loads.empty()) {
+      c.load_done[static_cast<std::size_t>(tile % static_cast<std::int64_t>(c.load_done.size()))] = 1;
+      continue;
+    }
+    if (c.free_jobs.empty()) {
+      c.free_jobs.push_back(static_cast<int>(c.jobs.size()));
+      c.jobs.emplace_back();
+    }
+    const int id = c.free_jobs.back();
+    c.free_jobs.pop_back();
+    Job& j = c.jobs[static_cast<std::size_t>(id)];
+    j = Job{};
+    j.tile = tile;
+    j.live = true;
+    j.patterns = &grp.loads;
+    j.tile_in_group = in_group;
+    c.fifo.push_back(id);
+  }
+}
+
+void KernelExecutor::start_compute(Core& c, Picoseconds t) {
+  if (c.computing || c.next_compute >= c.tiles) return;
+  // tiles complete their loads in order of admission; a tile may compute once its loads are in
+  const std::int64_t tile = c.next_compute;
+  const auto slot = static_cast<std::size_t>(tile % static_cast<std::int64_t>(c.load_done.size()));
+  if (c.computed >= c.admitted || !c.load_done[slot]) return;
+  c.load_done[slot] = 0;
+  std::size_t g = 0;
+  while (c.group_end[g] <= tile) ++g;
+  const Device& dev = *devices_[static_cast<std::size_t>(c.device)];
+  const Picoseconds begin = std::max({t, c.compute_free, c.prologue_end});
+  const Picoseconds dur = dev.npu_clock.to_ps(c.program->groups[g].compute_cycles);
+  c.computing = true;
+  c.compute_free = begin + dur;
+  c.compute_busy += dur;
+  if (opts_.record_spans && dur > 0) spans_.push_back(Span{1, c.device, c.core, 1, begin, begin + dur});
+  heap_.push_back(Event{begin + dur, 1, static_cast<std::uint64_t>(&c - cores_.data())});
+  std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+}
+
+void KernelExecutor::complete(Core& c, int id, Picoseconds t) {
+  Job& j = c.jobs[static_cast<std::size_t>(id)];
+  if (--j.outstanding > 0 || !j.issued_all) return;
+  j.live = false;
+  c.free_jobs.push_back(id);
+  if (j.store) {
+    --c.stores_outstanding;
+  } else {
+    c.load_done[static_cast<std::size_t>(j.tile % static_cast<std::int64_t>(c.load_done.size()))] = 1;
+    start_compute(c, t);
+  }
+  if (!c.done && c.next_compute == c.tiles && !c.computing && c.stores_outstanding == 0) {
+    const Device& dev = *devices_[static_cast<std::size_t>(c.device)];
+    c.done = true;
+    c.end = std::max(t, c.compute_free) + dev.npu_clock.to_ps(c.program->epilogue_cycles);
+    --running_;
+  }
+}
+
+void KernelExecutor::request_done(std::uint64_t id, Picoseconds t) {
+  const auto core = static_cast<std::size_t>(id >> kJobBits);
+  const int job = static_cast<int>(id & ((std::uint64_t{1} << kJobBits) - 1));
+  Core& c = cores_[core];
+  --c.inflight;
+  ++c.requests_done;
+  if (c.dma_wake > t) c.dma_wake = t;  // a freed slot may let the DMA go on
+  complete(c, job, t);
+}
+
+void KernelExecutor::issue(Core& c, Picoseconds t) {
+  Device& dev = *devices_[static_cast<std::size_t>(c.device)];
+  const npu::NpuConfig& npu = dev.config.npu;
+  // At most dma_issue_per_cycle requests per core clock cycle, however often the loop calls.
+  const Cycle cycle = dev.npu_clock.cycle_at(t);
+  if (cycle != c.issue_cycle) {
+    c.issue_cycle = cycle;
+    c.issued_in_cycle = 0;
+  }
+  int budget = npu.dma_issue_per_cycle - c.issued_in_cycle;
+  const std::int64_t page_bytes = dev.config.tlb.page_bytes;
+  const auto core_index = static_cast<std::uint64_t>(&c - cores_.data());
+  while (budget > 0 && c.inflight < npu.dma_max_inflight && c.fifo_head < c.fifo.size()) {
+    const int id = c.fifo[c.fifo_head];
+    Job& j = c.jobs[static_cast<std::size_t>(id)];
+    const npu::StreamPattern& p = (*j.patterns)[j.pattern];
+    const std::uint64_t addr = p.base + static_cast<std::uint64_t>(j.tile_in_group * p.tile_stride +
+                                                                   j.row * p.row_stride + j.offset);
+    const std::uint64_t page = addr / static_cast<std::uint64_t>(page_bytes);
+    if (page != c.cached_page) {
+      const npu::Translation tr = dev.mmu.translate(addr, t);
+      c.cached_page = page;
+      c.cached_device = tr.device;
+      c.cached_frame_base = tr.physical - (addr - page * static_cast<std::uint64_t>(page_bytes));
+      c.translation_ready = tr.ready;
+    }
+    if (c.translation_ready > t) {
+      c.dma_wake = c.translation_ready;
+      return;
+    }
+    const std::uint64_t physical = c.cached_frame_base + (addr % static_cast<std::uint64_t>(page_bytes));
+    const std::uint64_t req_id = (core_index << kJobBits) | static_cast<std::uint64_t>(id);
+    if (c.cached_device == c.device) {
+      if (!dev.memory.try_enqueue(physical, j.store, req_id)) {
+        c.dma_wake = t + dev.mem_clock.period_ps();  // queue full: retry next memory cycle
+        return;
+      }
+    } else {
+      if (!link_ || c.cached_device < 0 || c.cached_device >= static_cast<int>(devices_.size())) {
+        throw std::invalid_argument("h2m2: a page of device " + std::to_string(c.cached_device) +
+                                    " is used by device " + std::to_string(c.device) +
+                                    " but no link connects them");
+      }
+      int r;
+      if (free_remotes_.empty()) {
+        r = static_cast<int>(remotes_.size());
+        remotes_.emplace_back();
+      } else {
+        r = free_remotes_.back();
+        free_remotes_.pop_back();
+      }
+      Remote& rm = remotes_[static_cast<std::size_t>(r)];
+      rm = Remote{static_cast<int>(core_index), id, c.cached_device, physical, j.store, 0};
+      // A read sends a request packet; a write sends its data. Either way one transaction's
+      // worth of wire bytes (rounded to the link granularity) leaves toward the remote device.
+      link_pending_[link_->start(c.device, c.tx_bytes, t)] = r;
+    }
+    ++j.outstanding;
+    ++c.inflight;
+    c.bytes_moved += static_cast<std::uint64_t>(c.tx_bytes);
+    --budget;
+    ++c.issued_in_cycle;
+    // advance the address generator by one transaction
+    j.offset += c.tx_bytes;
+    if (j.offset >= p.row_bytes) {
+      j.offset = 0;
+      if (++j.row >= p.rows) {
+        j.row = 0;
+        if (++j.pattern >= j.patterns->size()) {
+          j.issued_all = true;
+          ++c.fifo_head;
+        }
+      }
+    }
+  }
+  if (c.fifo_head < c.fifo.size() && c.inflight < npu.dma_max_inflight) {
+    c.dma_wake = budget > 0 ? t + dev.npu_clock.period_ps() : dev.npu_clock.to_ps(cycle + 1);
+  } else {
+    c.dma_wake = kNever;  // woken by a completion or a new job
+  }
+}
+
+void KernelExecutor::on_compute_done(Core& c, Picoseconds t) {
+  c.computing = false;
+  const std::int64_t tile = c.next_compute++;
+  if (c.next_compute == c.skip_from) c.next_compute = c.skip_to;
+  ++c.computed;
+  std::size_t g = 0;
+  while (c.group_end[g] <= tile) ++g;
+  const npu::TileGroup& grp = c.program->groups[g];
+  if (!grp.stores.empty()) {
+    if (c.free_jobs.empty()) {
+      c.free_jobs.push_back(static_cast<int>(c.jobs.size()));
+      c.jobs.emplace_back();
+    }
+    const int id = c.free_jobs.back();
+    c.free_jobs.pop_back();
+    Job& j = c.jobs[static_cast<std::size_t>(id)];
+    j = Job{};
+    j.tile = tile;
+    j.store = true;
+    j.live = true;
+    j.patterns = &grp.stores;
+    j.tile_in_group = tile - (g ? c.group_end[g - 1] : 0);
+    c.fifo.push_back(id);
+    ++c.stores_outstanding;
+  }
+  admit_loads(c);
+  c.dma_wake = std::min(c.dma_wake, t);
+  start_compute(c, t);
+  if (!c.done && c.next_compute == c.tiles && !c.computing && c.stores_outstanding == 0) {
+    const Device& dev = *devices_[static_cast<std::size_t>(c.device)];
+    c.done = true;
+    c.end = t + dev.npu_clock.to_ps(c.program->epilogue_cycles);
+    --running_;
+  }
+}
+
+void KernelExecutor::on_delivered(std::uint64_t transfer, Picoseconds t) {
+  const auto it = link_pending_.find(transfer);
+  if (it == link_pending_.end()) return;  // not ours (the link may carry other traffic)
+  const int r = it->second;
+  link_pending_.erase(it);
+  Remote& rm = remotes_[static_cast<std::size_t>(r)];
+  if (rm.stage == 0) {
+    // arrived at the remote device: access its memory (ids with the remote bit point here)
+    Device& dev = *devices_[static_cast<std::size_t>(rm.target)];
+    dev.memory.advance_to(dev.mem_clock.cycle_at(t));
+    if (!dev.memory.try_enqueue(rm.physical, rm.is_write, kRemoteBit | static_cast<std::uint64_t>(r))) {
+      // remote queue full: hold the request on the link side and retry a memory cycle later
+      retry_remote_.push_back({t + dev.mem_clock.period_ps(), r});
+      return;
+    }
+    rm.stage = 1;
+    return;
+  }
+  // stage 2: data back at the requester
+  const std::uint64_t id = (static_cast<std::uint64_t>(rm.core) << kJobBits) | static_cast<std::uint64_t>(rm.job);
+  free_remotes_.push_back(r);
+  request_done(id, t);
+}
+
+void KernelExecutor::log_progress(Picoseconds now) {
+  // One sample per task per window: the requests done so far (fine-grained, every core).
+  while (next_sample_ <= now) {
+    for (std::size_t t = 0; t < progress_.size(); ++t) {
+      std::uint64_t done = 0;
+      for (const Core& c : cores_) {
+        if (c.task == static_cast<int>(t)) done += c.requests_done;
+      }
+      progress_[t].emplace_back(next_sample_, done);
+    }
+    next_sample_ += opts_.window_ps;
+  }
+}
+
+double KernelExecutor::steady_rate(std::size_t task) const {
+  // Requests per ps over the last `windows` windows, provided their first and second halves agree
+  // within the tolerance, and every core has finished `min_tiles` tiles (so the ramp is over).
+  const auto& log = progress_[task];
+  const auto w = static_cast<std::size_t>(opts_.windows);
+  const std::size_t n = log.size();
+  if (n < w + 1) return 0.0;
+  for (const Core& c : cores_) {
+    if (c.task == static_cast<int>(task) && !c.done && c.computed < opts_.min_tiles) return 0.0;
+  }
+  auto rate = [&](std::size_t a, std::size_t b) {
+    const double dt = static_cast<double>(log[b].first - log[a].first);
+    return dt > 0 ? static_cast<double>(log[b].second - log[a].second) / dt : 0.0;
+  };
+  const std::size_t a = n - 1 - w, m = n - 1 - w / 2, b = n - 1;
+  const double early = rate(a, m), late = rate(m, b), all = rate(a, b);
+  if (all <= 0 || std::fabs(late - early) > opts_.tolerance * all) return 0.0;
+  return all;
+}
+
+bool KernelExecutor::all_steady() const {
+  for (std::size_t t = 0; t < progress_.size(); ++t) {
+    bool running = false;
+    for (const Core& c : cores_) running |= (c.task == static_cast<int>(t) && !c.done);
+    if (running && steady_rate(t) <= 0.0) return false;
+  }
+  return true;
+}
+
+std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tasks, const ExecOptions& opts) {
+  opts_ = opts;
+  cores_.clear();
+  remotes_.clear();
+  free_remotes_.clear();
+  heap_.clear();
+  spans_.clear();
+  link_pending_.clear();
+  retry_remote_.clear();
+  progress_.assign(tasks.size(), {});
+  next_sample_ = 0;
+  skipped_ = false;
+  skipped_ps_.assign(tasks.size(), 0);
+  skipped_requests_.assign(tasks.size(), 0);
+  cores_per_task_.assign(tasks.size(), 0);
+  running_ = 0;
+  for (std::size_t ti = 0; ti < tasks.size(); ++ti) {
+    const KernelTask& task = tasks[ti];
+    if (task.device < 0 || task.device >= static_cast<int>(devices_.size()) || !task.plan) {
+      throw std::invalid_argument("h2m2: kernel task " + std::to_string(ti) + " names device " +
+                                  std::to_string(task.device) + " of " + std::to_string(devices_.size()));
+    }
+    const Device& dev = *devices_[static_cast<std::size_t>(task.device)];
+    if (static_cast<int>(task.plan->cores.size()) > dev.config.npu.cores) {
+      throw std::invalid_argument("h2m2: a tile plan uses " + std::to_string(task.plan->cores.size()) +
+                                  " cores but device " + dev.config.name + " has " +
+                                  std::to_string(dev.config.npu.cores));
+    }
+    for (std::size_t ci = 0; ci < task.plan->cores.size(); ++ci) {
+      Core c;
+      c.task = static_cast<int>(ti);
+      c.device = task.device;
+      c.core = static_cast<int>(ci);
+      c.program = &task.plan->cores[ci];
+      std::int64_t total = 0;
+      for (const npu::TileGroup& g : c.program->groups) {
+        total += g.count;
+        c.group_end.push_back(total);
+      }
+      c.tiles = total;
+      const auto tx = dev.config.dram.transaction_bytes;
+      for (const npu::TileGroup& g : c.program->groups) {
+        std::int64_t per_tile = 0;
+        for (const auto* pats : {&g.loads, &g.stores}) {
+          for (const npu::StreamPattern& p : *pats) per_tile += p.rows * ((p.row_bytes + tx - 1) / tx);
+        }
+        c.requests_total += static_cast<std::uint64_t>(g.count * per_tile);
+      }
+      ++cores_per_task_[ti];
+      c.load_done.assign(static_cast<std::size_t>(dev.config.npu.spm_buffers + 1), 0);
+      c.prologue_end = dev.npu_clock.to_ps(c.program->prologue_cycles);
+      c.tx_bytes = dev.config.dram.transaction_bytes;
+      cores_.push_back(std::move(c));
+    }
+  }
+  if (cores_.size() >= (std::size_t{1} << (63 - kJobBits))) throw std::invalid_argument("h2m2: too many cores");
+  device_cores_.assign(devices_.size(), {});
+  rotation_.assign(devices_.size(), 0);
+  for (std::size_t i = 0; i < cores_.size(); ++i) device_cores_[static_cast<std::size_t>(cores_[i].device)].push_back(i);
+  for (Core& c : cores_) {
+    if (c.tiles == 0) {
+      c.done = true;
+      c.end = c.prologue_end + devices_[static_cast<std::size_t>(c.device)]->npu_clock.to_ps(c.program->epilogue_cycles);
+      continue;
+    }
+    ++running_;
+    admit_loads(c);
+    start_compute(c, 0);  // tiles without loads
+    c.dma_wake = 0;
+  }
+
+  std::vector<std::uint64_t> requests_before(devices_.size(), 0);
+  Picoseconds now = 0;
+  std::uint64_t iterations = 0;
+  while (running_ > 0) {
+    // the next instant anything happens
+    Picoseconds next = heap_.empty() ? kNever : heap_.front().time;
+    for (const Core& c : cores_) {
+      if (!c.done) next = std::min(next, c.dma_wake);
+    }
+    for (Device* d : devices_) {
+      if (d->memory.pending() > 0) next = std::min(next, d->mem_clock.to_ps(d->memory.next_event_after_now()));
+    }
+    if (link_) next = std::min(next, link_->next_delivery());
+    for (const auto& rr : retry_remote_) next = std::min(next, rr.first);
+    if (next >= kNever) {
+      throw std::logic_error("h2m2 internal error: kernel executor stalled; please report");
+    }
+    now = std::max(now, next);
+    // memories up to now; their completions become events
+    // Every memory is brought up to now, busy or not, so a request enqueued at `now` arrives at
+    // its next clock edge rather than at a stale one.
+    for (Device* d : devices_) {
+      d->memory.advance_to(d->mem_clock.cycle_at(now));
+      auto& done = d->memory.completions();
+      for (const dram::Completion& cpl : done) {
+        heap_.push_back(Event{d->mem_clock.to_ps(cpl.done), 0, cpl.id});
+        std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+      }
+      done.clear();
+    }
+    if (link_ && link_->next_delivery() <= now) {
+      delivered_.clear();
+      link_->advance_to(now, delivered_);
+      for (const auto& dl : delivered_) on_delivered(dl.first, dl.second);
+    }
+    if (!retry_remote_.empty()) {
+      auto pending = std::move(retry_remote_);
+      retry_remote_.clear();
+      for (const auto& rr : pending) {
+        if (rr.first > now) {
+          retry_remote_.push_back(rr);
+          continue;
+        }
+        Remote& rm = remotes_[static_cast<std::size_t>(rr.second)];
+        Device& dev = *devices_[static_cast<std::size_t>(rm.target)];
+        if (dev.memory.try_enqueue(rm.physical, rm.is_write, kRemoteBit | static_cast<std::uint64_t>(rr.second))) {
+          rm.stage = 1;
+        } else {
+          retry_remote_.push_back({now + dev.mem_clock.period_ps(), rr.second});
+        }
+      }
+    }
+    while (!heap_.empty() && heap_.front().time <= now) {
+      std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+      const Event e = heap_.back();
+      heap_.pop_back();
+      if (e.kind == 1) {
+        on_compute_done(cores_[static_cast<std::size_t>(e.a)], e.time);
+      } else if (e.a & kRemoteBit) {
+        // remote memory access done: send the data (read) or nothing more (write) back
+        const int r = static_cast<int>(e.a & ~kRemoteBit);
+        Remote& rm = remotes_[static_cast<std::size_t>(r)];
+        if (rm.is_write) {
+          const std::uint64_t id = (static_cast<std::uint64_t>(rm.core) << kJobBits) | static_cast<std::uint64_t>(rm.job);
+          free_remotes_.push_back(r);
+          request_done(id, e.time);
+        } else {
+          rm.stage = 2;
+          const Core& c = cores_[static_cast<std::size_t>(rm.core)];
+          link_pending_[link_->start(rm.target, c.tx_bytes, e.time)] = r;
+        }
+      } else {
+        request_done(e.a, e.time);
+      }
+    }
+    // The DMA engines of a device share its memory's queues; which core goes first rotates
+    // (round-robin arbitration, per device, so another device's events do not change it).
+    for (std::size_t d = 0; d < devices_.size(); ++d) {
+      const auto& ids = device_cores_[d];
+      bool any = false;
+      for (std::size_t k = 0; k < ids.size(); ++k) {
+        Core& c = cores_[ids[(k + rotation_[d]) % ids.size()]];
+        if (!c.done && c.dma_wake <= now) {
+          issue(c, now);
+          any = true;
+        }
+      }
+      rotation_[d] += any;
+    }
+    if (opts_.sample && !skipped_) {
+      log_progress(now);
+      if (all_steady()) skip_ahead();
+    }
+    if ((++iterations & 0xFFFF) == 0 && interrupted_ && interrupted_()) {
+      throw std::runtime_error("interrupted");
+    }
+  }
+
+  std::vector<KernelTiming> out(tasks.size());
+  for (std::size_t ti = 0; ti < tasks.size(); ++ti) out[ti].device = tasks[ti].device;
+  for (const Core& c : cores_) {
+    KernelTiming& k = out[static_cast<std::size_t>(c.task)];
+    CoreTiming ct;
+    ct.device = c.device;
+    ct.core = c.core;
+    ct.tiles = c.tiles;
+    ct.tiles_simulated = c.computed;
+    ct.compute_busy_ps = c.compute_busy;
+    ct.end_ps = c.done ? c.end : now;
+    k.cores.push_back(ct);
+  }
+  for (std::size_t t = 0; t < out.size(); ++t) {
+    KernelTiming& k = out[t];
+    for (const CoreTiming& ct : k.cores) k.end_ps = std::max(k.end_ps, ct.end_ps);
+    k.end_ps += skipped_ps_[t];
+    k.extrapolated = skipped_requests_[t] > 0;
+    std::uint64_t total = 0;
+    for (const Core& c : cores_) {
+      if (c.task == static_cast<int>(t)) total += c.requests_total;
+    }
+    k.simulated_fraction = total ? 1.0 - static_cast<double>(skipped_requests_[t]) / static_cast<double>(total) : 1.0;
+    if (opts_.record_spans) spans_.push_back(Span{0, k.device, 0, 0, 0, k.end_ps});
+  }
+  for (const Core& c : cores_) {
+    out[static_cast<std::size_t>(c.task)].requests += c.bytes_moved / static_cast<std::uint64_t>(c.tx_bytes);
+  }
+  return out;
+}
+
+void KernelExecutor::skip_ahead() {
+  // Every unfinished core of a task skips the same number J of identical tiles of its current
+  // group, keeping `tail` tiles to simulate: the skipped time is their requests at the task's
+  // steady rate. J is a multiple of the load ring so buffer slots stay aligned.
+  skipped_ = true;
+  for (std::size_t t = 0; t < progress_.size(); ++t) {
+    const double rate = steady_rate(t);
+    if (rate <= 0.0) continue;
+    std::int64_t j = std::numeric_limits<std::int64_t>::max();
+    std::int64_t ring = 1;
+    for (const Core& c : cores_) {
+      if (c.task != static_cast<int>(t) || c.done) continue;
+      ring = static_cast<std::int64_t>(c.load_done.size());
+      std::size_t g = 0;
+      while (c.group_end[g] <= c.next_load) {
+        if (++g == c.group_end.size()) break;
+      }
+      const std::int64_t avail = g < c.group_end.size() ? c.group_end[g] - c.next_load - opts_.tail_tiles : 0;
+      j = std::min(j, avail);
+    }
+    j = j > 0 && j != std::numeric_limits<std::int64_t>::max() ? (j / ring) * ring : 0;
+    if (j <= 0) continue;
+    std::uint64_t skipped = 0;
+    for (Core& c : cores_) {
+      if (c.task != static_cast<int>(t) || c.done) continue;
+      std::size_t g = 0;
+      while (c.group_end[g] <= c.next_load) ++g;
+      std::int64_t per_tile = 0;
+      const npu::TileGroup& grp = c.program->groups[g];
+      for (const auto* pats : {&grp.loads, &grp.stores}) {
+        for (const npu::StreamPattern& p : *pats) per_tile += p.rows * ((p.row_bytes + c.tx_bytes - 1) / c.tx_bytes);
+      }
+      c.skip_from = c.next_load;
+      c.skip_to = c.next_load + j;
+      skipped += static_cast<std::uint64_t>(j * per_tile);
+    }
+    skipped_requests_[t] = skipped;
+    skipped_ps_[t] = static_cast<Picoseconds>(std::llround(static_cast<double>(skipped) / rate));
+  }
+}
+
+}  // namespace h2m2::engine

@@ -1,0 +1,135 @@
+// KernelExecutor: runs tile programs (TilePlans) on devices, every memory request at cycle level.
+//
+// Models, per core: a DMA engine that walks the load and store patterns of each tile as
+// transaction-sized memory requests (bounded in flight, a bounded number issued per NPU cycle),
+// translating each new page through the chip's MMU; local pages go to the chip's memory system,
+// remote pages cross the link to the other device's memory and back (zero-copy). A tile computes
+// once all its loads have returned and the previous tile has finished; the next tiles' loads
+// proceed meanwhile into the free scratchpad buffers (double buffering). Several kernels on
+// several devices run concurrently in one loop; each memory runs in its own clock domain.
+// With ExecOptions::sample (the `sampled` fidelity), once each kernel's aggregate request rate is
+// steady (measured at tile boundaries) every core skips the same number of identical tiles of its
+// current group, whose time is their requests at the steady rate, and the last `tail_tiles` are
+// simulated again at cycle level, so the drain and the imbalance between cores at the end are
+// simulated, not guessed.
+// Time: global picoseconds. Hot path: the request loop (no allocation per request; pools and
+// vectors are sized up front). Contract: the TilePlans and devices outlive run().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <unordered_map>
+#include <vector>
+
+#include "common/time.hpp"
+#include "engine/device.hpp"
+#include "link/link.hpp"
+#include "npu/kernel.hpp"
+
+namespace h2m2::engine {
+
+struct KernelTask {
+  int device = 0;
+  const npu::TilePlan* plan = nullptr;
+};
+
+struct ExecOptions {
+  bool sample = false;
+  double tolerance = 0.01;      // relative difference of the two halves of the steady window
+  int min_tiles = 4;            // tiles every core completes before a task may count as steady
+  Picoseconds window_ps = 250000;  // progress sampling period
+  int windows = 8;              // windows in the steady window
+  int tail_tiles = 3;           // tiles per core simulated after the skipped middle
+  bool record_spans = false;
+};
+
+struct CoreTiming {
+  int device = 0;
+  int core = 0;
+  Picoseconds end_ps = 0;
+  std::int64_t tiles = 0;
+  std::int64_t tiles_simulated = 0;
+  Picoseconds compute_busy_ps = 0;  // simulated part only
+};
+
+struct KernelTiming {
+  int device = 0;
+  Picoseconds end_ps = 0;  // relative to the start of the run
+  bool extrapolated = false;
+  double simulated_fraction = 1.0;  // of the kernel's load+store bytes
+  std::uint64_t requests = 0;       // simulated memory requests
+  std::uint64_t remote_requests = 0;
+  std::vector<CoreTiming> cores;
+};
+
+// A span for the timeline export. kind: 0 device (device -1: the whole system), 1 core,
+// 2 link direction (device = direction), 3 DRAM channel. what: 0 kernel, 1 tile compute,
+// 2 link transfer, 3 barrier, 4 channel busy.
+struct Span {
+  int kind = 0;
+  int device = 0;
+  int index = 0;
+  int what = 0;
+  Picoseconds begin = 0, end = 0;
+};
+
+class KernelExecutor {
+ public:
+  // `devices[i]` is device i; `link` connects devices 0 and 1 (may be null with one device).
+  // `interrupted` is polled now and then; returning true aborts run() with std::runtime_error.
+  KernelExecutor(std::vector<Device*> devices, link::Link* link,
+                 std::function<bool()> interrupted = {});
+  ~KernelExecutor();  // defined where Core and Remote are complete
+  KernelExecutor(const KernelExecutor&) = delete;
+  KernelExecutor& operator=(const KernelExecutor&) = delete;
+
+  std::vector<KernelTiming> run(const std::vector<KernelTask>& tasks, const ExecOptions& opts);
+  const std::vector<Span>& spans() const { return spans_; }
+
+ private:
+  struct Job;
+  struct Core;
+  struct Remote;
+  struct Event {
+    Picoseconds time;
+    int kind;  // 0 memory completion, 1 compute done
+    std::uint64_t a;
+    bool operator>(const Event& o) const { return time > o.time || (time == o.time && a > o.a); }
+  };
+
+  void admit_loads(Core& c);
+  void start_compute(Core& c, Picoseconds t);
+  void issue(Core& c, Picoseconds t);
+  void complete(Core& c, int job, Picoseconds t);
+  void request_done(std::uint64_t id, Picoseconds t);
+  bool all_steady() const;
+  double steady_rate(std::size_t task) const;  // requests per ps, 0 while not steady
+  void log_progress(Picoseconds now);
+  Picoseconds next_sample_ = 0;
+  void skip_ahead();
+
+  std::vector<Device*> devices_;
+  link::Link* link_;
+  std::function<bool()> interrupted_;
+  std::vector<Core> cores_;
+  std::vector<Remote> remotes_;
+  std::vector<int> free_remotes_;
+  std::vector<Event> heap_;
+  std::vector<std::pair<std::uint64_t, Picoseconds>> delivered_;
+  std::unordered_map<std::uint64_t, int> link_pending_;  // link transfer id -> remote request
+  std::vector<std::pair<Picoseconds, int>> retry_remote_;  // remote requests waiting for a queue slot
+  void on_compute_done(Core& c, Picoseconds t);
+  void on_delivered(std::uint64_t transfer, Picoseconds t);
+  std::vector<Span> spans_;
+  std::vector<std::vector<std::pair<Picoseconds, std::uint64_t>>> progress_;  // per task
+  std::vector<std::size_t> cores_per_task_;
+  std::vector<std::vector<std::size_t>> device_cores_;  // core indices per device
+  std::vector<std::size_t> rotation_;                   // per device: DMA arbitration start
+  bool skipped_ = false;
+  std::vector<Picoseconds> skipped_ps_;            // per task: time of the tiles not simulated
+  std::vector<std::uint64_t> skipped_requests_;    // per task
+  ExecOptions opts_;
+  int running_ = 0;
+};
+
+}  // namespace h2m2::engine

@@ -1,0 +1,361 @@
+"""The multi-device engine: kernels, sublayers, programs and epochs, at a chosen fidelity.
+
+A *program* is a list of :class:`Sublayer`; each holds one fused :class:`Kernel` per device, which
+run concurrently, then a barrier, then the activation exchange over the link. The C++ engine
+(``h2m2._core.engine``) runs whole programs without the GIL; Python only builds them and reads the
+results. Fidelity (``docs/fidelity.md``):
+
+* ``"cycle"``: every memory request of every kernel, all devices of a sublayer in one loop;
+* ``"sampled"`` (default): each kernel alone until its request rate is steady, then the middle of
+  the kernel is skipped at that rate and its last tiles simulated again; memoised by signature;
+* ``"analytic"``: roofline with the bandwidth efficiency measured by the sampled model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from h2m2.hardware import VECTOR_OPS, SystemSpec
+
+__all__ = [
+    "FIDELITIES",
+    "Engine",
+    "Kernel",
+    "KernelResult",
+    "Sublayer",
+    "SublayerResult",
+    "write_timeline",
+]
+
+Fidelity = Literal["cycle", "sampled", "analytic"]
+FIDELITIES: tuple[str, ...] = ("cycle", "sampled", "analytic")
+_OPS = ("linear", "attention", "vector")
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One fused kernel on one device.
+
+    Parameters
+    ----------
+    name
+        Label for results and the timeline.
+    device
+        Device index in the system.
+    op
+        ``"linear"`` (out[m x n] = in[m x k] W[k x n], W streamed), ``"attention"`` (decode
+        attention over ``kv_heads`` KV heads of ``batch`` requests with ``kv_len`` cached tokens,
+        ``group`` query heads per KV head) or ``"vector"`` (``elements`` of ``vop``).
+    stream_base, out_base
+        Logical addresses of the streamed operand and of the output.
+    signature
+        Memo key for ``sampled`` fidelity; kernels with equal signatures must have equal timing.
+        Default: derived from the shape and the device (not the addresses).
+
+    Example
+    -------
+    >>> Kernel("qkv", device=0, op="linear", m=32, k=12288, n=4608).op
+    'linear'
+    """
+
+    name: str
+    device: int
+    op: str
+    m: int = 0
+    k: int = 0
+    n: int = 0
+    batch: int = 0
+    kv_heads: int = 0
+    group: int = 1
+    head_dim: int = 0
+    kv_len: int = 0
+    vop: str = "residual_add"
+    elements: int = 0
+    element_bytes: int = 1
+    stream_base: int = 0
+    out_base: int = 0
+    signature: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.op not in _OPS:
+            raise ValueError(f"Kernel {self.name}: op={self.op!r} must be one of {_OPS}")
+        if self.op == "vector" and self.vop not in VECTOR_OPS:
+            raise ValueError(f"Kernel {self.name}: vop={self.vop!r} must be one of {VECTOR_OPS}")
+        for f in ("m", "k", "n", "batch", "kv_heads", "group", "head_dim", "kv_len", "elements",
+                  "stream_base", "out_base"):
+            if getattr(self, f) < 0:
+                raise ValueError(f"Kernel {self.name}: {f}={getattr(self, f)} must not be negative")
+        if self.element_bytes <= 0:
+            raise ValueError(f"Kernel {self.name}: element_bytes={self.element_bytes} must be positive")
+
+    def shape_key(self) -> str:
+        """The shape part of the signature (op and sizes, no addresses)."""
+        if self.op == "linear":
+            return f"linear:{self.m}x{self.k}x{self.n}:e{self.element_bytes}"
+        if self.op == "attention":
+            return (f"attention:b{self.batch}:h{self.kv_heads}:g{self.group}:d{self.head_dim}:"
+                    f"l{self.kv_len}:e{self.element_bytes}")
+        return f"vector:{self.vop}:{self.elements}:e{self.element_bytes}"
+
+    def to_dict(self) -> dict[str, Any]:
+        desc = {f: getattr(self, f) for f in ("op", "m", "k", "n", "batch", "kv_heads", "group",
+                                              "head_dim", "kv_len", "vop", "elements",
+                                              "element_bytes", "stream_base", "out_base")}
+        signature = self.signature if self.signature is not None else f"d{self.device}:{self.shape_key()}"
+        return {"name": self.name, "device": self.device, "desc": desc, "signature": signature}
+
+
+@dataclass(frozen=True)
+class Sublayer:
+    """Kernels that run concurrently (one per device), then a barrier and an exchange.
+
+    Parameters
+    ----------
+    name
+        Label (``"qkv"``, ``"attention"``, ``"fc"``).
+    kernels
+        The kernels, at most one per device is the usual case.
+    exchange_bytes
+        Bytes sent after the barrier from device 0 to 1 and from 1 to 0.
+    barrier_ns
+        Barrier cost (default: the system's).
+    """
+
+    name: str
+    kernels: tuple[Kernel, ...]
+    exchange_bytes: tuple[int, int] = (0, 0)
+    barrier_ns: float | None = None
+
+    def __post_init__(self) -> None:
+        if any(b < 0 for b in self.exchange_bytes):
+            raise ValueError(f"Sublayer {self.name}: exchange_bytes={self.exchange_bytes} must not be negative")
+
+
+@dataclass(frozen=True)
+class KernelResult:
+    """Timing and statistics of one kernel (statistics of the simulated part only)."""
+
+    name: str
+    device: int
+    time_ns: float
+    compute_ns: float
+    unit: str
+    load_bytes: int
+    store_bytes: int
+    ops: int
+    tiles: int
+    requests: int
+    extrapolated: bool
+    memo_hit: bool
+    simulated_fraction: float
+    dram: dict[str, Any]
+    tlb: dict[str, int]
+
+    @property
+    def bandwidth_GBps(self) -> float:
+        """Load plus store bytes over the kernel's time."""
+        return (self.load_bytes + self.store_bytes) / self.time_ns if self.time_ns > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class SublayerResult:
+    """One sublayer: its kernels, barrier and exchange."""
+
+    name: str
+    start_ns: float
+    kernels_ns: float
+    barrier_ns: float
+    exchange_ns: float
+    end_ns: float
+    kernels: tuple[KernelResult, ...]
+
+    @property
+    def time_ns(self) -> float:
+        return self.end_ns - self.start_ns
+
+    def device_time_ns(self, device: int) -> float:
+        """Time of the device's kernel (0 if it had none)."""
+        return max((k.time_ns for k in self.kernels if k.device == device), default=0.0)
+
+
+def _kernel_result(d: dict[str, Any]) -> KernelResult:
+    return KernelResult(
+        name=d["name"], device=d["device"], time_ns=d["time_ps"] / 1000.0,
+        compute_ns=d["compute_ps"] / 1000.0, unit=d["unit"], load_bytes=d["load_bytes"],
+        store_bytes=d["store_bytes"], ops=d["ops"], tiles=d["tiles"], requests=d["requests"],
+        extrapolated=d["extrapolated"], memo_hit=d["memo_hit"],
+        simulated_fraction=d["simulated_fraction"], dram=dict(d["dram"]), tlb=dict(d["tlb"]),
+    )
+
+
+def _sublayer_result(d: dict[str, Any]) -> SublayerResult:
+    return SublayerResult(
+        name=d["name"], start_ns=d["start_ps"] / 1000.0, kernels_ns=d["kernels_ps"] / 1000.0,
+        barrier_ns=d["barrier_ps"] / 1000.0, exchange_ns=d["exchange_ps"] / 1000.0,
+        end_ns=d["end_ps"] / 1000.0, kernels=tuple(_kernel_result(k) for k in d["kernels"]),
+    )
+
+
+PageTables = Sequence[tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class Engine:
+    """Runs programs on a system.
+
+    Parameters
+    ----------
+    system
+        Devices and link.
+    page_tables
+        Per device, the chip's page table: ``(device_of_page int32[pages], frame int64[pages])``
+        (see :class:`h2m2.memory.AddressSpace`).
+    fidelity
+        ``"cycle"``, ``"sampled"`` (default) or ``"analytic"``.
+    record_timeline
+        Keep spans for :meth:`write_timeline` (default False).
+    sample_tolerance
+        ``sampled``: relative agreement of the two halves of the steady window (default 0.01).
+
+    Example
+    -------
+    >>> eng = Engine(system, tables)
+    >>> res = eng.run([Sublayer("qkv", (Kernel("q", 0, "linear", m=1, k=4096, n=4096),))])
+    """
+
+    system: SystemSpec
+    page_tables: PageTables
+    fidelity: str = "sampled"
+    record_timeline: bool = False
+    sample_tolerance: float = 0.01
+    _core: Any = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from h2m2 import _core
+
+        if self.fidelity not in FIDELITIES:
+            raise ValueError(f"Engine: fidelity={self.fidelity!r} must be one of {FIDELITIES}")
+        cfg = {
+            "devices": [d.to_config() for d in self.system.devices],
+            "link": self.system.link.to_config() if self.system.link else None,
+            "fidelity": self.fidelity,
+            "sample_tolerance": self.sample_tolerance,
+            "record_spans": self.record_timeline,
+        }
+        self._core = _core.engine.Engine(cfg, self._tables(self.page_tables))
+
+    def _tables(self, tables: PageTables) -> list[tuple[np.ndarray, np.ndarray]]:
+        if len(tables) != len(self.system.devices):
+            raise ValueError(
+                f"Engine: {len(tables)} page tables for {len(self.system.devices)} devices"
+            )
+        return [(np.ascontiguousarray(d, dtype=np.int32), np.ascontiguousarray(f, dtype=np.int64))
+                for d, f in tables]
+
+    def set_page_tables(self, tables: PageTables) -> None:
+        """Replace the page tables (after a migration)."""
+        self.page_tables = tables
+        self._core.set_page_tables(self._tables(tables))
+
+    def _program(self, program: Sequence[Sublayer]) -> list[dict[str, Any]]:
+        n_dev = len(self.system.devices)
+        out = []
+        for s in program:
+            for k in s.kernels:
+                if not 0 <= k.device < n_dev:
+                    raise ValueError(f"Sublayer {s.name}: kernel {k.name} names device {k.device} of {n_dev}")
+            barrier = self.system.barrier_ns if s.barrier_ns is None else s.barrier_ns
+            out.append({
+                "name": s.name,
+                "kernels": [k.to_dict() for k in s.kernels],
+                "exchange_bytes": list(s.exchange_bytes),
+                "barrier_ps": round(barrier * 1000),
+            })
+        return out
+
+    def run(self, program: Sequence[Sublayer], *, start_ns: float = 0.0) -> list[SublayerResult]:
+        """Run a program; returns one result per sublayer.
+
+        Raises
+        ------
+        ValueError
+            A kernel that names a missing device, does not fit the scratchpad, has a zero-sized
+            shape, or reads an unmapped page.
+        KeyboardInterrupt
+            On Ctrl-C (checked periodically while the engine runs).
+        """
+        res = self._core.run_program(self._program(program), round(start_ns * 1000))
+        return [_sublayer_result(r) for r in res]
+
+    def run_epochs(
+        self, epochs: int, next_program: Callable[[int, list[SublayerResult]], Sequence[Sublayer] | None]
+    ) -> list[list[SublayerResult]]:
+        """Run up to ``epochs`` epochs; ``next_program(epoch, previous)`` returns each program.
+
+        The callback runs in Python between epochs (the engine holds no GIL while simulating);
+        returning ``None`` or an empty program stops early.
+        """
+
+        def callback(state: dict[str, Any]) -> list[dict[str, Any]] | None:
+            previous = [_sublayer_result(r) for r in state["previous"]]
+            prog = next_program(int(state["epoch"]), previous)
+            return self._program(prog) if prog else None
+
+        out = self._core.run_epochs(epochs, callback)
+        return [[_sublayer_result(r) for r in epoch] for epoch in out]
+
+    def bandwidth_efficiency(self, device: int) -> float:
+        """Achieved / peak DRAM bandwidth of a streaming kernel on ``device`` (used by analytic)."""
+        return float(self._core.bandwidth_efficiency(device))
+
+    @property
+    def memo_size(self) -> int:
+        return int(self._core.memo_size)
+
+    def write_timeline(self, path: str | Path) -> None:
+        """Write the recorded spans as a Chrome-trace / Perfetto JSON file."""
+        if not self.record_timeline:
+            raise RuntimeError("Engine was built with record_timeline=False; no spans were kept")
+        write_timeline(path, self._core.spans(), self.system)
+
+
+_WHAT = ("kernel", "tile", "transfer", "barrier", "busy")
+
+
+def write_timeline(path: str | Path, spans: dict[str, np.ndarray], system: SystemSpec) -> None:
+    """Chrome-trace JSON: a process per device (a thread per core and per DRAM channel), one for
+    the link (a thread per direction) and one for the system (barriers)."""
+    n_dev = len(system.devices)
+    link_pid, system_pid = n_dev, n_dev + 1
+    events: list[dict[str, Any]] = []
+    for pid, name in [*enumerate(d.name for d in system.devices), (link_pid, "link"),
+                      (system_pid, "system")]:
+        events.append({"ph": "M", "name": "process_name", "pid": pid, "args": {"name": name}})
+    seen: set[tuple[int, int]] = set()
+    for kind, dev, idx, what, begin, end in zip(
+        spans["kind"], spans["device"], spans["index"], spans["what"], spans["begin"], spans["end"],
+        strict=True,
+    ):
+        kind, dev, idx, what = int(kind), int(dev), int(idx), int(what)
+        if kind == 0:
+            pid, tid, tname = (system_pid, 0, "barriers") if dev < 0 else (dev, 0, "kernels")
+        elif kind == 1:
+            pid, tid, tname = dev, 1 + idx, f"core {idx}"
+        elif kind == 2:
+            pid, tid, tname = link_pid, dev, f"direction {dev}->{1 - dev}"
+        else:
+            pid, tid, tname = dev, 1000 + idx, f"dram channel {idx}"
+        if (pid, tid) not in seen:
+            seen.add((pid, tid))
+            events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
+                           "args": {"name": tname}})
+        events.append({"ph": "X", "name": _WHAT[what], "pid": pid, "tid": tid,
+                       "ts": int(begin) / 1e6, "dur": (int(end) - int(begin)) / 1e6})
+    Path(path).write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
+
