@@ -18,7 +18,7 @@
 
 namespace h2m2::npu {
 
-enum class KernelOp : std::uint8_t { Linear, Attention, Vector, kCount };
+enum class KernelOp : std::uint8_t { Linear, Attention, Vector, Copy, kCount };
 
 struct KernelDesc {
   KernelOp op = KernelOp::Linear;
@@ -32,6 +32,8 @@ struct KernelDesc {
   // layout [kv_head][request][K|V][kv_len][head_dim]. Each KV byte is read once per kernel.
   std::int64_t batch = 0, kv_heads = 0, group = 1, head_dim = 0, kv_len = 0;
   // Vector: `elements` elements of `vop`, read from and written back to stream_base.
+  // Copy: `elements` elements read from stream_base and written to out_base, no compute (page
+  // migration: out_base is mapped to the destination frames, often on the other device).
   VectorOp vop = VectorOp::ResidualAdd;
   std::int64_t elements = 0;
   int element_bytes = 1;

@@ -135,7 +135,7 @@ class Planner {
                              e_, "output bytes");
         break;
       default:
-        expected_load = vector(p);
+        expected_load = vector(p, k_.op == KernelOp::Copy);
         expected_store = expected_load;
         break;
     }
@@ -321,8 +321,9 @@ class Planner {
   }
 
   // ---- Vector -------------------------------------------------------------------------------
-  i64 vector(TilePlan& p) const {
-    if (k_.vop >= VectorOp::kCount) {
+  // Vector ops work in place; a copy streams stream_base to out_base without computing.
+  i64 vector(TilePlan& p, bool copy) const {
+    if (!copy && k_.vop >= VectorOp::kCount) {
       throw std::invalid_argument(what_ + ": unknown vector op " +
                                   std::to_string(static_cast<int>(k_.vop)));
     }
@@ -330,25 +331,26 @@ class Planner {
     const i64 E = k_.elements;
     const i64 bytes = mul(E, e_, "elements*element_bytes");
     p.unit = Unit::Vector;
-    p.ops = E;
+    p.ops = copy ? 0 : E;
     const VectorUnit vu(cfg_);
     const i64 grain = cfg_.vector_width;
     for (const Slice& sl : split_aligned(E, cfg_.cores, grain)) {
       const i64 budget = tile_budget(0, std::min(sl.size, grain) * e_, "none");
       const i64 t = items_per_tile(sl.size, e_, grain, cfg_.tile_target_bytes, budget);
-      auto pattern = [&](i64 first, i64 count) {
-        return make_pattern(at(k_.stream_base, (sl.begin + first) * e_), count * e_, 1, count * e_,
-                            t * e_);
+      auto pattern = [&](std::uint64_t base, i64 first, i64 count) {
+        return make_pattern(at(base, (sl.begin + first) * e_), count * e_, 1, count * e_, t * e_);
       };
+      const std::uint64_t dst = copy ? k_.out_base : k_.stream_base;
+      auto cycles = [&](i64 n) { return copy ? Cycle{0} : vu.cycles(k_.vop, n); };
       CoreProgram core;
       const i64 full = sl.size / t, rem = sl.size % t;
       if (full > 0) {
-        core.groups.push_back(
-            make_group(full, {pattern(0, t)}, {pattern(0, t)}, vu.cycles(k_.vop, t)));
+        core.groups.push_back(make_group(full, {pattern(k_.stream_base, 0, t)},
+                                         {pattern(dst, 0, t)}, cycles(t)));
       }
       if (rem > 0) {
-        core.groups.push_back(make_group(1, {pattern(full * t, rem)}, {pattern(full * t, rem)},
-                                         vu.cycles(k_.vop, rem)));
+        core.groups.push_back(make_group(1, {pattern(k_.stream_base, full * t, rem)},
+                                         {pattern(dst, full * t, rem)}, cycles(rem)));
       }
       p.cores.push_back(std::move(core));
     }
@@ -363,7 +365,7 @@ class Planner {
   i64 spm_total_ = 0;
 };
 
-constexpr const char* kOpNames[] = {"linear", "attention", "vector"};
+constexpr const char* kOpNames[] = {"linear", "attention", "vector", "copy"};
 constexpr const char* kUnitNames[] = {"matrix_matrix", "matrix_vector", "vector"};
 
 }  // namespace
@@ -379,7 +381,7 @@ KernelOp parse_kernel_op(const std::string& name) {
     if (name == kOpNames[i]) return static_cast<KernelOp>(i);
   }
   throw std::invalid_argument("npu: unknown kernel op '" + name +
-                              "' (valid: linear, attention, vector)");
+                              "' (valid: linear, attention, vector, copy)");
 }
 
 const char* unit_name(Unit unit) {

@@ -35,7 +35,7 @@ __all__ = [
 
 Fidelity = Literal["cycle", "sampled", "analytic"]
 FIDELITIES: tuple[str, ...] = ("cycle", "sampled", "analytic")
-_OPS = ("linear", "attention", "vector")
+_OPS = ("linear", "attention", "vector", "copy")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ class Kernel:
     op
         ``"linear"`` (out[m x n] = in[m x k] W[k x n], W streamed), ``"attention"`` (decode
         attention over ``kv_heads`` KV heads of ``batch`` requests with ``kv_len`` cached tokens,
-        ``group`` query heads per KV head) or ``"vector"`` (``elements`` of ``vop``).
+        ``group`` query heads per KV head), ``"vector"`` (``elements`` of ``vop``, in place) or
+        ``"copy"`` (``elements`` from ``stream_base`` to ``out_base``: page migration).
     stream_base, out_base
         Logical addresses of the streamed operand and of the output.
     signature
@@ -101,6 +102,8 @@ class Kernel:
         if self.op == "attention":
             return (f"attention:b{self.batch}:h{self.kv_heads}:g{self.group}:d{self.head_dim}:"
                     f"l{self.kv_len}:e{self.element_bytes}")
+        if self.op == "copy":
+            return f"copy:{self.elements}:e{self.element_bytes}"
         return f"vector:{self.vop}:{self.elements}:e{self.element_bytes}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,12 +13,15 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+
+import h2m2
 import pytest
 
 from h2m2.dram import AddressMapping, ControllerSpec, MemorySpec, MemorySystem
 from h2m2.dram.standards import get
 
-PYTHON_DIR = Path(__file__).resolve().parents[2] / "python"
+# the h2m2 package this test imported, whether installed or from the source tree
+PYTHON_DIR = Path(h2m2.__file__).resolve().parents[1]
 
 
 @pytest.fixture
