@@ -6,6 +6,7 @@ system stays usable afterwards), and nothing crashes the interpreter.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -213,7 +214,9 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True, text=True, timeout=120,
-        env={"PYTHONPATH": str(PYTHON_DIR), "PATH": "/usr/bin:/bin"},
+        # a sanitizer build needs its runtime preloaded in the child too
+        env={"PYTHONPATH": str(PYTHON_DIR), "PATH": "/usr/bin:/bin",
+             **{k: v for k, v in os.environ.items() if k in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}},
     )
 
 
