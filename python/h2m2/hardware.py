@@ -244,11 +244,21 @@ class SystemSpec:
     barrier_ns
         Cost of the barrier after each sublayer (kernel launch and synchronisation; OPEN,
         default 2000 ns).
+    tensor_parallel
+        K > 1: the system is K identical copies of its one device running the model
+        tensor-parallel (the paper's 8-HBM baseline); the simulator runs 1/K of each sublayer's
+        units on one copy and adds ring all-reduces over ``tp_link`` (default 1: no tensor
+        parallelism).
+    tp_link
+        The link between tensor-parallel copies, bandwidth per direction and per-step latency
+        (required when ``tensor_parallel > 1``, default None).
     """
 
     devices: tuple[AcceleratorSpec, ...]
     link: LinkSpec | None = None
     barrier_ns: float = 2000.0
+    tensor_parallel: int = 1
+    tp_link: LinkSpec | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.devices) <= 2:
@@ -263,6 +273,18 @@ class SystemSpec:
             raise ValueError(f"SystemSpec: devices use different page sizes {sorted(pages)}")
         if self.barrier_ns < 0:
             raise ValueError(f"SystemSpec: barrier_ns={self.barrier_ns} must not be negative")
+        tp = self.tensor_parallel
+        if isinstance(tp, bool) or not isinstance(tp, int) or tp < 1:
+            raise ValueError(f"SystemSpec: tensor_parallel={tp!r} must be an integer >= 1")
+        if tp > 1 and len(self.devices) != 1:
+            raise ValueError(
+                f"SystemSpec: tensor_parallel={tp} needs exactly one device (the copies are "
+                f"identical), got {len(self.devices)}"
+            )
+        if tp > 1 and self.tp_link is None:
+            raise ValueError(f"SystemSpec: tensor_parallel={tp} needs a tp_link")
+        if self.tp_link is not None and not isinstance(self.tp_link, LinkSpec):
+            raise ValueError(f"SystemSpec: tp_link={self.tp_link!r} must be a LinkSpec or None")
 
     def device_index(self, name: str) -> int:
         for i, d in enumerate(self.devices):

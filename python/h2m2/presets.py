@@ -8,7 +8,7 @@ from __future__ import annotations
 from h2m2.dram.memory_system import MemorySpec
 from h2m2.hardware import AcceleratorSpec, LinkSpec, NpuSpec, SystemSpec
 
-__all__ = ["h2m2", "hbm_device", "lpddr_device", "lpddr_only"]
+__all__ = ["h2m2", "hbm_device", "hbm_tp", "lpddr_device", "lpddr_only"]
 
 
 def hbm_device(capacity_gb: int = 96, *, name: str = "hbm", npu: NpuSpec | None = None) -> AcceleratorSpec:
@@ -45,3 +45,21 @@ def lpddr_only(lpddr_channels: int = 32) -> SystemSpec:
     """The homogeneous capacity-centric baseline (LPDDR-only, CXL-PNM-like): one LPDDR device with
     the same accelerator (544 GB/s; docs/assumptions.md)."""
     return SystemSpec(devices=(lpddr_device(lpddr_channels),))
+
+
+def hbm_tp(k: int = 8, hbm_capacity_gb: int = 96, tp_link: LinkSpec | None = None) -> SystemSpec:
+    """The HBM-only baseline (8-HBM): ``k`` identical HBM devices running the model
+    tensor-parallel (spec section 6; the paper profiled 8 x A100).
+
+    Each device is :func:`hbm_device` (96 GB, 3.07 TB/s); ``k x 96 GB`` in total (768 GB for
+    k = 8). The copies talk over ``tp_link`` (OPEN; default 300 GB/s per direction and 500 ns
+    per ring step: A100 NVLink3, 12 links x 25 GB/s per direction; docs/assumptions.md). The
+    simulator models one device with 1/k of the units plus ring all-reduces.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"hbm_tp: k={k!r} must be an integer >= 1")
+    return SystemSpec(
+        devices=(hbm_device(hbm_capacity_gb),),
+        tensor_parallel=k,
+        tp_link=tp_link or LinkSpec(bandwidth_GBps=300.0, latency_ns=500.0),
+    )

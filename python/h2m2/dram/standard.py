@@ -407,6 +407,20 @@ class DeviceSpec:
             raise ValueError(
                 f"{self.name}: tREFI={cyc['nREFI']} CK must exceed tRFC={cyc['nRFC']} CK"
             )
+        # A rule longer than the time between refreshes could never be met: every refresh closes
+        # the rows, so the request behind it would wait forever (livelock, not an error).
+        refresh_gap = cyc["nREFI"] - cyc.get("nRFC", 0)
+        for c in self.constraints:
+            if c.scope in SCOPE_NAMES and not {"REFab", "REFpb"} & set(c.preceding):
+                try:
+                    lat = self._evaluate(c, cyc)
+                except ValueError:
+                    lat = 0  # reported with its own message below
+                if lat >= refresh_gap:
+                    raise ValueError(
+                        f"{self.name}: constraint {c.name} latency {c.latency}={lat} CK must be "
+                        f"below tREFI - tRFC = {refresh_gap} CK (a refresh would interrupt it forever)"
+                    )
         for c in self.constraints:
             if c.scope not in SCOPE_NAMES:
                 raise ValueError(f"{self.name}: constraint {c.name}: unknown scope {c.scope!r}")

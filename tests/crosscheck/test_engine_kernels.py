@@ -1,0 +1,801 @@
+"""The multi-device engine against independent evidence: closed forms, the DRAM model run on its
+own, the link formula, and its own `cycle` fidelity.
+
+Every expected value here is computed in this file from a documented formula or from a separate
+simulation that shares no engine code path:
+
+* GEMM: the weight-stationary systolic-array closed form of ``cpp/npu/systolic_array.hpp``
+  (``R + (T - 1) * max(m, R) + m + R + C - 2`` with ``T = ceil(k/R) * ceil(n/C)``), applied to
+  each core's column slice (slices of whole ``sa_cols``, balanced to within one, as
+  ``tile_planner.hpp`` documents).
+* GEMV: bytes over the bandwidth that ``h2m2.dram.MemorySystem`` (the DRAM model alone, no NPU,
+  no MMU) sustains when the same number of bytes is streamed through the same memory spec.
+* Link: ``ceil(X / granularity) * granularity`` bytes at the per-direction bandwidth, rounded up
+  to a whole picosecond, plus the latency (``cpp/link/link.hpp``).
+* ``sampled`` and ``analytic`` against ``cycle`` (every request simulated) on shapes for which
+  ``sampled`` really extrapolates (asserted), so the comparison is not trivially exact.
+
+Cases that fail because of engine bugs are strict xfails whose reason names the bug (see
+docs/fidelity.md, "Known limitations"); a fix turns them into XPASS, which fails the run, so the
+marker has to be removed with the fix. The measured errors are printed, attached with
+``record_property`` and written to ``<pytest basetemp>/engine_fidelity_errors.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from h2m2 import _core, presets
+from h2m2.dram import MemorySystem
+from h2m2.engine import Engine, Kernel, KernelResult, Sublayer, SublayerResult
+from h2m2.hardware import AcceleratorSpec, LinkSpec, MmuSpec, NpuSpec, SystemSpec
+
+HBM = presets.hbm_device()      # 6 HBM3 stacks, 96 channels, 3.07 TB/s
+LPDDR = presets.lpddr_device()  # 32 LPDDR5X x16 channels, 546 GB/s
+DEVICES = {"hbm": HBM, "lpddr": LPDDR}
+PAGES = 4096                    # 8 GiB of logical space with 2 MiB pages
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def identity_tables(system: SystemSpec, pages: int = PAGES) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Chip d maps logical page p to frame p of its own device d (everything local)."""
+    return [(np.full(pages, d, np.int32), np.arange(pages, dtype=np.int64))
+            for d in range(len(system.devices))]
+
+
+def single(dev: AcceleratorSpec) -> SystemSpec:
+    return SystemSpec(devices=(dev,))
+
+
+def ps(ns: float) -> int:
+    """Results carry ps / 1000; this recovers the engine's integer picoseconds exactly."""
+    return round(ns * 1000)
+
+
+_RESULTS: dict[tuple[Any, ...], tuple[KernelResult, float]] = {}
+_ANALYTIC_ENGINES: dict[str, Engine] = {}
+
+
+def run_kernel(dev: AcceleratorSpec, kernel: Kernel, fidelity: str) -> tuple[KernelResult, float]:
+    """One kernel alone on a fresh one-device engine; returns (result, wall seconds). Cached."""
+    key = (repr(dev), kernel, fidelity)  # specs hold dicts (not hashable); repr is exact
+    if key not in _RESULTS:
+        system = single(dev)
+        if fidelity == "analytic":
+            # the calibration is per engine and device; share it like a real sweep would
+            eng = _ANALYTIC_ENGINES.get(repr(dev))
+            if eng is None:
+                eng = _ANALYTIC_ENGINES[repr(dev)] = Engine(system, identity_tables(system),
+                                                           fidelity="analytic")
+        else:
+            eng = Engine(system, identity_tables(system), fidelity=fidelity)
+        t0 = time.perf_counter()
+        res = eng.run([Sublayer("s", (kernel,))])
+        _RESULTS[key] = (res[0].kernels[0], time.perf_counter() - t0)
+    return _RESULTS[key]
+
+
+def cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def column_slices(n: int, cores: int, grain: int) -> list[int]:
+    """Columns per core: whole grains, balanced to within one grain, the last takes the rest."""
+    units = cdiv(n, grain)
+    used = min(cores, units)
+    sizes, begin = [], 0
+    for c in range(used):
+        u = units // used + (1 if c < units % used else 0)
+        size = min(u * grain, n - begin)
+        sizes.append(size)
+        begin += size
+    return sizes
+
+
+def systolic_gemm_cycles(m: int, k: int, n: int, rows: int, cols: int) -> int:
+    """cpp/npu/systolic_array.hpp: R + (T-1) * max(m, R) + m + (R + C - 2)."""
+    tiles = cdiv(k, rows) * cdiv(n, cols)
+    return rows + (tiles - 1) * max(m, rows) + m + (rows + cols - 2)
+
+
+def link_transfer_ps(link: LinkSpec, nbytes: int) -> int:
+    """An idle link: granularity-rounded bytes at bandwidth (ceil to 1 ps) plus latency."""
+    if nbytes <= 0:
+        return 0
+    wire = cdiv(nbytes, link.granularity_bytes) * link.granularity_bytes
+    bytes_per_s = round(link.bandwidth_GBps * 1e9)
+    return cdiv(wire * 10**12, bytes_per_s) + round(link.latency_ns * 1000)
+
+
+def plain(obj: Any) -> Any:
+    """Results with numpy arrays (latency histograms) made comparable with ==."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return plain(dataclasses.asdict(obj))
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
+
+
+def line_fit(x: list[float], y: list[float]) -> tuple[float, float, float]:
+    """Least-squares slope, intercept and R^2."""
+    xa, ya = np.asarray(x, float), np.asarray(y, float)
+    a = np.vstack([xa, np.ones_like(xa)]).T
+    (slope, icept), *_ = np.linalg.lstsq(a, ya, rcond=None)
+    r2 = 1.0 - float(((ya - a @ [slope, icept]) ** 2).sum() / ((ya - ya.mean()) ** 2).sum())
+    return float(slope), float(icept), r2
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Measured fidelity errors, written as JSON when the module finishes."""
+    rows: dict[str, Any] = {}
+    yield rows
+    path = Path(tmp_path_factory.getbasetemp()) / "engine_fidelity_errors.json"
+    path.write_text(json.dumps(rows, indent=1, sort_keys=True))
+
+
+# ---- compute-bound GEMM: the systolic-array closed form --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("device", "cores", "m", "k", "n"),
+    [
+        ("hbm", 4, 2048, 8192, 2048),   # 4 slices of 512 columns; weights 16 MiB in 1 MiB tiles
+        ("hbm", 1, 2048, 4096, 1024),   # one core's worth of work
+        ("lpddr", 1, 2048, 8192, 1024),
+    ],
+)
+def test_compute_bound_gemm_takes_systolic_closed_form(
+    device: str, cores: int, m: int, k: int, n: int
+) -> None:
+    npu = NpuSpec(cores=cores)
+    dev = dataclasses.replace(DEVICES[device], npu=npu)
+    r, _ = run_kernel(dev, Kernel("gemm", 0, "linear", m=m, k=k, n=n), "cycle")
+    assert r.unit == "matrix_matrix"
+    per_core = [systolic_gemm_cycles(m, k, w, npu.sa_rows, npu.sa_cols)
+                for w in column_slices(n, cores, npu.sa_cols)]
+    # the documented formula is the one the C++ unit implements
+    for w, cyc in zip(column_slices(n, cores, npu.sa_cols), per_core, strict=True):
+        assert _core.npu.systolic_cycles(m, k, w, npu.to_config()) == cyc
+    closed_ns = max(per_core) * npu.clock_ps / 1000
+    # the engine charges exactly the closed form as compute ...
+    assert r.compute_ns == pytest.approx(closed_ns, abs=1e-9)
+    # ... and the kernel takes it within 1%: only the first tile's load and the output store are
+    # not hidden behind the array. It cannot be faster than the array.
+    assert closed_ns <= r.time_ns < 1.01 * closed_ns, (r.time_ns, closed_ns)
+
+
+# ---- memory-bound GEMV: bytes / bandwidth measured by the DRAM model alone --------------------
+
+
+@pytest.mark.parametrize(("device", "k", "n"), [("hbm", 8192, 16384), ("lpddr", 4096, 16384)])
+def test_memory_bound_gemv_takes_bytes_over_streaming_bandwidth(
+    device: str, k: int, n: int, record_property: Any
+) -> None:
+    dev = DEVICES[device]
+    r, _ = run_kernel(dev, Kernel("gemv", 0, "linear", m=1, k=k, n=n), "cycle")
+    assert r.unit == "matrix_vector"
+    assert r.load_bytes == k * n and r.store_bytes == n
+    assert r.compute_ns < 0.5 * r.time_ns, "the GEMV must be memory-bound for this test"
+    # independent evidence: the same bytes streamed through the DRAM model alone
+    mem = MemorySystem(dev.memory)
+    tx = mem.transaction_bytes
+    n_load, n_store = r.load_bytes // tx, cdiv(r.store_bytes, tx)
+    addr = np.arange(n_load + n_store, dtype=np.uint64) * np.uint64(tx)
+    is_write = np.zeros(addr.size, dtype=bool)
+    is_write[n_load:] = True
+    stats = mem.run(addr, is_write)
+    assert stats.requests == n_load + n_store
+    expected_ns = (r.load_bytes + r.store_bytes) / stats.bandwidth_GBps
+    err = r.time_ns / expected_ns - 1
+    record_property("gemv_error_vs_stream", err)
+    print(f"GEMV {device} {k}x{n}: engine {r.time_ns:.0f} ns, bytes/stream-bw "
+          f"{expected_ns:.0f} ns ({stats.bandwidth_GBps:.0f} GB/s), error {err:+.2%}")
+    assert abs(err) < 0.03
+
+
+# ---- decode attention: linear in KV length; GQA reads K/V once per group ----------------------
+
+# batch 4 x 8 KV heads = 32 (head, request) pairs, 8 per core; 2048 tokens are one 1 MiB tile
+# per pair, longer caches are 1 MiB token chunks.
+ATTN_LADDER = (2048, 4096, 8192, 16384)
+
+
+@pytest.mark.parametrize("device", ["hbm", "lpddr"])
+def test_attention_time_is_linear_in_kv_length(device: str, record_property: Any) -> None:
+    times = []
+    for kv_len in ATTN_LADDER:
+        r, _ = run_kernel(DEVICES[device], Kernel("attn", 0, "attention", batch=4, kv_heads=8,
+                                                  group=1, head_dim=128, kv_len=kv_len), "cycle")
+        assert r.load_bytes == 4 * 8 * 2 * kv_len * 128
+        times.append(r.time_ns)
+    slope, icept, r2 = line_fit(list(ATTN_LADDER), times)
+    record_property("attention_fit", {"slope_ns_per_token": slope, "intercept_ns": icept, "r2": r2})
+    print(f"attention {device}: times {np.round(times)} ns, slope {slope:.3f} ns/token, "
+          f"intercept {icept:.0f} ns, R^2 {r2:.6f}")
+    assert r2 > 0.999
+    # the intercept is the kernel's fixed start-up and drain (first tile's load, TLB walk, last
+    # store): small against the kernel
+    assert abs(icept) < 0.05 * times[-1]
+    assert slope > 0
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "engine fidelity: with evenly spaced KV lengths the per-core streams of the 4 cores change "
+    "their relative alignment and drift apart (in-order DMA per core, head-of-line blocking on a "
+    "full channel queue), so DRAM row conflicts / same-bank-group runs vary with the length: "
+    "R^2 0.994 (HBM), 0.990 (LPDDR); see docs/fidelity.md"))
+@pytest.mark.parametrize("device", ["hbm", "lpddr"])
+def test_attention_time_is_linear_in_kv_length_evenly_spaced(device: str) -> None:
+    ladder = (4096, 8192, 12288, 16384)
+    kernels = [Kernel("attn", 0, "attention", batch=4, kv_heads=4, group=1, head_dim=128,
+                      kv_len=n) for n in ladder]
+    times = [run_kernel(DEVICES[device], k, "cycle")[0].time_ns for k in kernels]
+    _, icept, r2 = line_fit(list(ladder), times)
+    assert r2 > 0.999
+    assert abs(icept) < 0.05 * times[-1]
+
+
+@pytest.mark.parametrize("device", ["hbm", "lpddr"])
+def test_gqa_reads_the_kv_cache_once_per_group(device: str) -> None:
+    def attn(group: int) -> KernelResult:
+        return run_kernel(DEVICES[device], Kernel("attn", 0, "attention", batch=32, kv_heads=4,
+                                                  group=group, head_dim=128, kv_len=1024),
+                          "cycle")[0]
+
+    g1, g8 = attn(1), attn(8)
+    kv_bytes = 32 * 4 * 2 * 1024 * 128
+    assert g1.load_bytes == g8.load_bytes == kv_bytes
+    assert g8.store_bytes == 8 * g1.store_bytes  # outputs do scale with the query heads
+    # the DRAM saw K/V once, not once per query head
+    tx = DEVICES[device].memory.dev.organization.transaction_bytes
+    assert g1.dram["reads"] == g8.dram["reads"] == kv_bytes // tx
+    assert g8.ops == 8 * g1.ops
+    if g8.compute_ns < 0.5 * g8.time_ns:
+        # memory-bound (LPDDR): eight query heads per KV head cost about the same as one
+        assert g8.time_ns == pytest.approx(g1.time_ns, rel=0.05)
+    else:
+        # compute-bound (HBM: QK^T, softmax and score x V of 8 heads on the MV unit): the roofline
+        # max(memory time, compute time), far from the 8x of re-reading K/V per query head
+        assert g8.time_ns == pytest.approx(max(g1.time_ns, g8.compute_ns), rel=0.10)
+        assert g8.time_ns < 4 * g1.time_ns
+
+
+# ---- sampled vs cycle, analytic vs sampled ----------------------------------------------------
+
+_BURST = ("engine bug: sampled measures the request completion rate over a fixed 8 x 250 ns "
+          "window and charges skipped tiles skipped_requests / rate; in a compute-bound kernel "
+          "(tile period >> 2 us) the window sits inside a DMA burst, so the skipped tiles get "
+          "almost no time")
+_PHASE = ("engine bug: the 2 us steady window is shorter than the LPDDR tile round (~10 us) and "
+          "is taken right after min_tiles, when tiles are still slower than average; the rate "
+          "does not represent the skipped tiles")
+_ALIAS = ("engine bug: tile period close to the 2 us steady window; the window rate aliases "
+          "with the tile period")
+
+
+def _lin(m: int, k: int, n: int) -> Kernel:
+    return Kernel("linear", 0, "linear", m=m, k=k, n=n)
+
+
+def _att(b: int, h: int, g: int, n: int) -> Kernel:
+    return Kernel("attention", 0, "attention", batch=b, kv_heads=h, group=g, head_dim=128,
+                  kv_len=n)
+
+
+def _vec(op: str, e: int) -> Kernel:
+    return Kernel("vector", 0, "vector", vop=op, elements=e)
+
+
+def _copy(e: int) -> Kernel:
+    return Kernel("copy", 0, "copy", elements=e, out_base=GiB)
+
+
+def _case(cid: str, device: str, kernel: Kernel, *marks: Any) -> Any:
+    return pytest.param(device, kernel, id=cid, marks=list(marks))
+
+
+def _bug(reason: str) -> Any:
+    return pytest.mark.xfail(strict=True, reason=reason)
+
+
+SLOW = pytest.mark.slow
+# (measured sampled error against cycle in the comments; all of these extrapolate)
+SAMPLED_CASES = [
+    _case("mv-hbm-1x4096x16384", "hbm", _lin(1, 4096, 16384)),                     # +0.97%
+    _case("mv-lpddr-1x4096x16384", "lpddr", _lin(1, 4096, 16384)),                 # -0.18%
+    _case("mm-lpddr-16x8192x8192", "lpddr", _lin(16, 8192, 8192)),                 # -0.95%
+    _case("attn-hbm-b32h4g1-2048", "hbm", _att(32, 4, 1, 2048)),                   # -0.31%
+    _case("copy-hbm-64Mi", "hbm", _copy(64 * MiB)),                                # +0.45%
+    _case("vec-lpddr-dequantize-64Mi", "lpddr", _vec("dequantize", 64 * MiB)),     # -1.32%
+    _case("attn-lpddr-b32h4g1-2048", "lpddr", _att(32, 4, 1, 2048), _bug(_PHASE)),  # +2.45%
+    # heavier or repetitive shapes
+    _case("mv-hbm-1x8192x16384", "hbm", _lin(1, 8192, 16384), SLOW),               # +0.88%
+    _case("mv-lpddr-1x8192x16384", "lpddr", _lin(1, 8192, 16384), SLOW),           # -1.36%
+    _case("mv-hbm-4x8192x8192", "hbm", _lin(4, 8192, 8192), SLOW),                 # +0.79%
+    _case("mv-lpddr-4x8192x8192", "lpddr", _lin(4, 8192, 8192), SLOW),             # -0.96%
+    _case("mv-lpddr-8x12288x12288", "lpddr", _lin(8, 12288, 12288), SLOW),         # -0.07%
+    _case("mm-lpddr-128x8192x8192", "lpddr", _lin(128, 8192, 8192), SLOW),         # -0.92%
+    _case("attn-hbm-b16h4g1-4096", "hbm", _att(16, 4, 1, 4096), SLOW),             # -0.97%
+    _case("attn-hbm-b32h4g4-2048", "hbm", _att(32, 4, 4, 2048), SLOW),             # -0.41%
+    _case("attn-hbm-b32h8g1-2048", "hbm", _att(32, 8, 1, 2048), SLOW),             # +1.29%
+    _case("attn-lpddr-b32h4g8-2048", "lpddr", _att(32, 4, 8, 2048), SLOW),         # +0.57%
+    _case("mv-lpddr-8x4096x16384", "lpddr", _lin(8, 4096, 16384), SLOW, _bug(_PHASE)),   # -2.1%
+    _case("mv-hbm-8x12288x12288", "hbm", _lin(8, 12288, 12288), SLOW, _bug(_ALIAS)),     # +4.4%
+    _case("mm-lpddr-32x12288x8192", "lpddr", _lin(32, 12288, 8192), SLOW, _bug(_ALIAS)),  # -2.6%
+    _case("attn-lpddr-b32h8g1-2048", "lpddr", _att(32, 8, 1, 2048), SLOW, _bug(_PHASE)),  # +9.9%
+    _case("attn-lpddr-b16h4g1-4096", "lpddr", _att(16, 4, 1, 4096), SLOW, _bug(_PHASE)),  # +2.6%
+    _case("attn-lpddr-b32h4g4-2048", "lpddr", _att(32, 4, 4, 2048), SLOW, _bug(_PHASE)),  # +2.4%
+    _case("vec-hbm-dequantize-64Mi", "hbm", _vec("dequantize", 64 * MiB), SLOW,
+          _bug(_BURST)),                                                                # -29.5%
+    _case("vec-hbm-gelu-64Mi", "hbm", _vec("gelu", 64 * MiB), SLOW, _bug(_BURST)),       # -18%
+    _case("vec-lpddr-gelu-64Mi", "lpddr", _vec("gelu", 64 * MiB), SLOW, _bug(_BURST)),   # -31%
+    _case("vec-lpddr-rmsnorm-64Mi", "lpddr", _vec("rmsnorm", 64 * MiB), SLOW, _bug(_BURST)),  # -13%
+    _case("vec-hbm-residual_add-96Mi", "hbm", _vec("residual_add", 96 * MiB), SLOW,
+          _bug(_BURST)),                                                                # -27%
+    _case("vec-lpddr-residual_add-64Mi", "lpddr", _vec("residual_add", 64 * MiB), SLOW,
+          _bug(_PHASE)),                                                                # +2.5%
+    _case("copy-lpddr-64Mi", "lpddr", _copy(64 * MiB), SLOW, _bug(_PHASE)),             # -2.3%
+]
+
+
+@pytest.mark.parametrize(("device", "kernel"), SAMPLED_CASES)
+def test_sampled_within_2_percent_of_cycle(
+    device: str, kernel: Kernel, report: dict[str, Any], record_property: Any
+) -> None:
+    dev = DEVICES[device]
+    rc, wall_c = run_kernel(dev, kernel, "cycle")
+    rs, wall_s = run_kernel(dev, kernel, "sampled")
+    # a meaningful comparison: sampled skipped part of the kernel
+    assert rs.extrapolated and rs.simulated_fraction < 1.0
+    assert not rc.extrapolated and rc.simulated_fraction == 1.0
+    assert (rs.load_bytes, rs.store_bytes, rs.tiles) == (rc.load_bytes, rc.store_bytes, rc.tiles)
+    err = rs.time_ns / rc.time_ns - 1
+    row = {"device": device, "kernel": kernel.shape_key(), "cycle_ns": rc.time_ns,
+           "sampled_ns": rs.time_ns, "sampled_error": err,
+           "simulated_fraction": rs.simulated_fraction, "cycle_wall_s": wall_c,
+           "sampled_wall_s": wall_s}
+    report.setdefault("sampled_vs_cycle", {})[f"{device}:{kernel.shape_key()}"] = row
+    record_property("sampled_error", err)
+    print(f"sampled vs cycle {device} {kernel.shape_key()}: {err:+.2%} "
+          f"(simulated {rs.simulated_fraction:.0%}, wall {wall_s:.2f} s vs {wall_c:.2f} s)")
+    assert abs(err) < 0.02
+
+
+@pytest.mark.parametrize(("device", "kernel"), [
+    _case("mv-lpddr-1x4096x16384", "lpddr", _lin(1, 4096, 16384)),
+    _case("attn-hbm-b32h4g1-2048", "hbm", _att(32, 4, 1, 2048)),
+    _case("vec-hbm-dequantize-64Mi", "hbm", _vec("dequantize", 64 * MiB), _bug(_BURST)),
+    # the HBM half of GPT3-175B's qkv at B=32 (82 of 96 heads): 571 us against 762 us of compute
+    _case("mm-hbm-32x12288x31488", "hbm", _lin(32, 12288, 31488), SLOW, _bug(_BURST)),
+])
+def test_sampled_never_beats_the_compute_time(device: str, kernel: Kernel) -> None:
+    """A kernel cannot end before its busiest core has done its compute (a hard lower bound)."""
+    rs, _ = run_kernel(DEVICES[device], kernel, "sampled")
+    assert rs.time_ns >= rs.compute_ns, (rs.time_ns, rs.compute_ns)
+
+
+@pytest.mark.parametrize(("device", "kernel"), [
+    p for p in SAMPLED_CASES if not any(m.name == "xfail" for m in p.marks)
+])
+def test_analytic_error_is_reported(
+    device: str, kernel: Kernel, report: dict[str, Any], record_property: Any
+) -> None:
+    """Analytic (roofline with the calibrated streaming efficiency) against sampled: reported.
+
+    Only the cases where sampled itself is within 2% of cycle are used as the reference.
+    """
+    dev = DEVICES[device]
+    rs, _ = run_kernel(dev, kernel, "sampled")
+    ra, wall_a = run_kernel(dev, kernel, "analytic")
+    rc, _ = run_kernel(dev, kernel, "cycle")
+    err = ra.time_ns / rs.time_ns - 1
+    err_cycle = ra.time_ns / rc.time_ns - 1
+    report.setdefault("analytic_vs_sampled", {})[f"{device}:{kernel.shape_key()}"] = {
+        "device": device, "kernel": kernel.shape_key(), "sampled_ns": rs.time_ns,
+        "analytic_ns": ra.time_ns, "analytic_error": err, "analytic_error_vs_cycle": err_cycle,
+        "analytic_wall_s": wall_a}
+    record_property("analytic_error", err)
+    print(f"analytic vs sampled {device} {kernel.shape_key()}: {err:+.2%} "
+          f"(vs cycle {err_cycle:+.2%})")
+    assert math.isfinite(err)
+    assert ra.simulated_fraction == 0.0 and ra.requests == 0
+    # a roofline: not (much) above the simulation, and not absurdly below it
+    assert -0.5 < err < 0.02
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine bug: the sampled memo key (Kernel.to_dict: 'd<device>:<shape>') has no placement and "
+    "Engine.set_page_tables keeps the memo, so after a remap that makes the weights remote the "
+    "memo still returns the local timing (2.1 us instead of 23.4 us for a 4 MiB GEMV)"))
+def test_sampled_memo_follows_a_page_table_change() -> None:
+    system = presets.h2m2()
+    local = identity_tables(system, 64)
+    remote = [(np.full(64, 1, np.int32), np.arange(64, dtype=np.int64)), local[1]]
+    kernel = Kernel("w", 0, "linear", m=1, k=1024, n=4096)  # 4 MiB of weights
+    eng = Engine(system, local, fidelity="sampled")
+    before = eng.run([Sublayer("s", (kernel,))])[0].kernels[0]
+    eng.set_page_tables(remote)  # the weights moved to the LPDDR device: read over the link
+    after = eng.run([Sublayer("s", (kernel,))])[0].kernels[0]
+    fresh = Engine(system, remote, fidelity="sampled").run([Sublayer("s", (kernel,))])[0].kernels[0]
+    assert fresh.time_ns > 5 * before.time_ns  # remote is much slower (independent of the memo)
+    assert ps(after.time_ns) == ps(fresh.time_ns)
+
+
+# ---- a sublayer split across the HBM and LPDDR devices ----------------------------------------
+
+SPLIT_UNIT_COLS, SPLIT_K, SPLIT_UNITS = 8192, 512, 8  # a GEMV cut into 8 units of 4 MiB
+
+
+def _split_sublayer(n_hbm: int, units: int, cols: int, k: int) -> Sublayer:
+    kernels = []
+    if n_hbm:
+        kernels.append(Kernel("fc_hbm", 0, "linear", m=1, k=k, n=n_hbm * cols))
+    if units - n_hbm:
+        kernels.append(Kernel("fc_lpddr", 1, "linear", m=1, k=k, n=(units - n_hbm) * cols))
+    # each side sends its output columns to the other
+    return Sublayer("fc", tuple(kernels), exchange_bytes=(n_hbm * cols, (units - n_hbm) * cols))
+
+
+def _split_sweep(units: int, cols: int, k: int) -> list[SublayerResult]:
+    system = presets.h2m2()
+    eng = Engine(system, identity_tables(system), fidelity="cycle")
+    out = []
+    for n in range(units + 1):
+        out.append(eng.run([_split_sublayer(n, units, cols, k)])[0])
+    return out
+
+
+def _check_v_shape(res: list[SublayerResult], units: int) -> None:
+    t = [r.time_ns for r in res]
+    best = int(np.argmin(t))
+    assert 0 < best < units, f"no interior optimum: {t}"
+    steps = np.diff(t)
+    assert (steps[:best] < 0).all(), f"not decreasing towards the optimum: {t}"
+    assert (steps[best:] > 0).all(), f"not increasing after the optimum: {t}"
+    # the optimum is where the sides balance: the slower side changes there
+    hbm = [r.device_time_ns(0) for r in res]
+    lpddr = [r.device_time_ns(1) for r in res]
+    first_hbm_slower = next(n for n in range(units + 1) if hbm[n] >= lpddr[n])
+    assert best in (first_hbm_slower - 1, first_hbm_slower)
+
+
+def test_split_sublayer_ends_at_slower_side_plus_barrier_plus_exchange() -> None:
+    system = presets.h2m2()
+    assert system.link is not None
+    res = _split_sweep(SPLIT_UNITS, SPLIT_UNIT_COLS, SPLIT_K)
+    for n, r in enumerate(res):
+        sub = _split_sublayer(n, SPLIT_UNITS, SPLIT_UNIT_COLS, SPLIT_K)
+        slowest = max(ps(k.time_ns) for k in r.kernels)
+        exchange = max(link_transfer_ps(system.link, b) for b in sub.exchange_bytes)
+        assert ps(r.kernels_ns) == slowest
+        assert ps(r.barrier_ns) == round(system.barrier_ns * 1000)
+        assert ps(r.exchange_ns) == exchange
+        assert ps(r.end_ns) - ps(r.start_ns) == slowest + ps(r.barrier_ns) + exchange  # exactly
+    _check_v_shape(res, SPLIT_UNITS)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "engine fidelity: an LPDDR GEMV with n=4096 (4 units of 1024 columns) sustains 318 GB/s "
+    "while the same addresses through MemorySystem sustain 542 GB/s: each core's 1 KiB column "
+    "slice maps to one LPDDR bank group, the in-order per-core DMA drifts apart and channel "
+    "queues fill with one bank group (tCCD_L = 2 x tCCD_S); 4 LPDDR units take longer than 5, so "
+    "the curve is not V-shaped"))
+def test_split_sublayer_is_v_shaped_with_fine_units() -> None:
+    _check_v_shape(_split_sweep(16, 1024, 2048), 16)
+
+
+# ---- the link -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("link", [LinkSpec(), LinkSpec(bandwidth_GBps=100.0, latency_ns=1000.0,
+                                                        granularity_bytes=256)],
+                         ids=["default", "slow-link"])
+def test_exchange_costs_bytes_over_bandwidth_plus_latency(link: LinkSpec) -> None:
+    system = presets.h2m2(link=link)
+    eng = Engine(system, identity_tables(system, 16), fidelity="cycle")
+    sizes = [1, 63, 64, 65, 255, 257, 4096, 32 * 12288, 3 * MiB + 5]
+    for x in sizes:
+        for ex in ((x, 0), (0, x), (x, 2 * x)):
+            r = eng.run([Sublayer("exchange", (), exchange_bytes=ex, barrier_ns=0.0)])[0]
+            expected = max(link_transfer_ps(link, b) for b in ex)
+            assert ps(r.exchange_ns) == expected, (x, ex)
+            assert ps(r.time_ns) == expected
+    # and it is what the engine's own idle-link transfer reports
+    assert eng._core.transfer_ps(0, 12345) == link_transfer_ps(link, 12345)
+    assert eng._core.transfer_ps(1, 0) == 0
+
+
+# ---- errors -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hbm_engine() -> Engine:
+    system = single(presets.hbm_device(16))
+    return Engine(system, identity_tables(system, 64), fidelity="cycle")
+
+
+@pytest.mark.parametrize(("kernel", "match"), [
+    (Kernel("act", 0, "linear", m=8, k=4 * MiB, n=128), "scratchpad overflow: linear kernel"),
+    (Kernel("q", 0, "attention", batch=65536, kv_heads=64, group=8, head_dim=128, kv_len=64),
+     "scratchpad overflow: attention kernel"),
+])
+def test_scratchpad_overflow_is_a_clear_error(
+    hbm_engine: Engine, kernel: Kernel, match: str
+) -> None:
+    with pytest.raises(ValueError, match=match) as e:
+        hbm_engine.run([Sublayer("s", (kernel,))])
+    assert "spm_bytes=16777216" in str(e.value) and "smallest tile" in str(e.value)
+
+
+def test_unknown_kernel_op_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="op='conv' must be one of"):
+        Kernel("k", 0, "conv")
+    with pytest.raises(ValueError, match="vop='tanhh' must be one of"):
+        Kernel("k", 0, "vector", vop="tanhh", elements=128)
+    # the C++ planner checks too (for callers that bypass the dataclass)
+    with pytest.raises(ValueError, match="unknown kernel op 'conv'"):
+        _core.npu.plan({"op": "conv", "m": 1, "k": 1, "n": 1}, NpuSpec().to_config())
+
+
+@pytest.mark.parametrize(("fields", "match"), [
+    ({"op": "linear", "m": 0, "k": 128, "n": 128}, "linear kernel: m=0 must be positive"),
+    ({"op": "linear", "m": 1, "k": 0, "n": 128}, "linear kernel: k=0 must be positive"),
+    ({"op": "linear", "m": 1, "k": 128, "n": 0}, "linear kernel: n=0 must be positive"),
+    ({"op": "attention", "batch": 0, "kv_heads": 1, "head_dim": 128, "kv_len": 8},
+     "attention kernel: batch=0 must be positive"),
+    ({"op": "attention", "batch": 1, "kv_heads": 1, "head_dim": 128, "kv_len": 0},
+     "attention kernel: kv_len=0 must be positive"),
+    ({"op": "vector", "elements": 0}, "vector kernel: elements=0 must be positive"),
+    ({"op": "copy", "elements": 0}, "copy kernel: elements=0 must be positive"),
+])
+def test_zero_sized_shapes_are_clear_errors(hbm_engine: Engine, fields: dict[str, Any],
+                                            match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        hbm_engine.run([Sublayer("s", (Kernel("zero", 0, **fields),))])
+
+
+def test_negative_shapes_are_rejected_by_the_kernel_spec() -> None:
+    with pytest.raises(ValueError, match="m=-1 must not be negative"):
+        Kernel("neg", 0, "linear", m=-1, k=1, n=1)
+
+
+@pytest.mark.parametrize("device", [1, 2, -1])
+def test_kernel_on_a_missing_device_is_a_clear_error(hbm_engine: Engine, device: int) -> None:
+    with pytest.raises(ValueError, match=f"kernel k names device {device} of 1"):
+        hbm_engine.run([Sublayer("s", (Kernel("k", device, "linear", m=1, k=128, n=128),))])
+
+
+def test_inconsistent_device_specs_are_clear_errors() -> None:
+    hbm, lp = presets.hbm_device(16), presets.lpddr_device(8)
+    with pytest.raises(ValueError, match="two devices need a link"):
+        SystemSpec(devices=(hbm, lp))
+    with pytest.raises(ValueError, match=r"different page sizes \[4096, 2097152\]"):
+        SystemSpec(devices=(hbm, dataclasses.replace(lp, mmu=MmuSpec(page_bytes=4096))),
+                   link=LinkSpec())
+    with pytest.raises(ValueError, match=r"device names \['hbm', 'hbm'\] must be distinct"):
+        SystemSpec(devices=(hbm, hbm), link=LinkSpec())
+    with pytest.raises(ValueError, match="3 devices; 1 or 2 are supported"):
+        SystemSpec(devices=(hbm, lp, presets.lpddr_device(8, name="lp2")), link=LinkSpec())
+    with pytest.raises(ValueError, match="0 devices"):
+        SystemSpec(devices=())
+    with pytest.raises(ValueError, match="bandwidth_GBps=0"):
+        LinkSpec(bandwidth_GBps=0)
+    with pytest.raises(ValueError, match="page_bytes=3000 must be a power of two"):
+        MmuSpec(page_bytes=3000)
+    # engine-level consistency
+    one_dev = single(hbm)
+    with pytest.raises(ValueError, match="2 page tables for 1 devices"):
+        Engine(one_dev, identity_tables(presets.h2m2(), 16))
+    with pytest.raises(ValueError, match="fidelity='exact'"):
+        Engine(one_dev, identity_tables(one_dev, 16), fidelity="exact")
+    eng = Engine(one_dev, identity_tables(one_dev, 16), fidelity="cycle")
+    with pytest.raises(ValueError, match="an exchange needs a link"):
+        eng.run([Sublayer("x", (), exchange_bytes=(64, 0))])
+
+
+def test_unmapped_and_foreign_pages_are_clear_errors() -> None:
+    system = single(presets.hbm_device(16))
+    kernel = Kernel("w", 0, "linear", m=1, k=4096, n=4096)  # 16 MiB: logical pages 0..7
+    tables = identity_tables(system, 64)
+    tables[0][0][3] = -1
+    with pytest.raises((ValueError, IndexError), match=r"0x600000 \(page 3\) is not mapped"):
+        Engine(system, tables, fidelity="cycle").run([Sublayer("s", (kernel,))])
+    beyond = dataclasses.replace(kernel, stream_base=62 * 2 * MiB)  # runs past the 64-page table
+    with pytest.raises((ValueError, IndexError), match="the page table has 64 pages"):
+        Engine(system, identity_tables(system, 64), fidelity="cycle").run(
+            [Sublayer("s", (beyond,))])
+    foreign = identity_tables(system, 64)
+    foreign[0][0][:] = 1  # pages on a device 1 that this system does not have
+    with pytest.raises(ValueError, match="a page of device 1 is used by device 0 but no link"):
+        Engine(system, foreign, fidelity="cycle").run([Sublayer("s", (kernel,))])
+
+
+# ---- epoch hook ---------------------------------------------------------------------------------
+
+
+def _small_program(tag: str) -> list[Sublayer]:
+    return [Sublayer("a", (Kernel(f"{tag}-a", 0, "linear", m=1, k=1024, n=1024),)),
+            Sublayer("b", (Kernel(f"{tag}-b", 0, "vector", vop="gelu", elements=1 << 16),))]
+
+
+def test_epoch_hook_runs_what_the_callback_returns() -> None:
+    system = single(presets.hbm_device(16))
+    eng = Engine(system, identity_tables(system, 16), fidelity="cycle")
+    calls: list[tuple[int, list[str]]] = []
+
+    def callback(epoch: int, previous: list[SublayerResult]) -> list[Sublayer]:
+        calls.append((epoch, [k.name for s in previous for k in s.kernels]))
+        return _small_program(f"e{epoch}")
+
+    out = eng.run_epochs(3, callback)
+    assert [c[0] for c in calls] == [0, 1, 2]
+    assert calls[0][1] == []                      # no previous epoch
+    assert calls[1][1] == ["e0-a", "e0-b"]        # the previous epoch's results
+    assert calls[2][1] == ["e1-a", "e1-b"]
+    assert len(out) == 3
+    assert [[k.name for s in ep for k in s.kernels] for ep in out] == [
+        [f"e{e}-a", f"e{e}-b"] for e in range(3)]
+    # epochs follow each other in time, and each equals the same program run on its own
+    for prev, nxt in itertools.pairwise(out):
+        assert ps(nxt[0].start_ns) == ps(prev[-1].end_ns)
+    alone = eng.run(_small_program("e0"))
+    assert [ps(s.time_ns) for s in alone] == [ps(s.time_ns) for s in out[0]]
+
+
+@pytest.mark.parametrize("stop", [None, []], ids=["None", "empty"])
+def test_epoch_hook_stops_early(stop: Any) -> None:
+    system = single(presets.hbm_device(16))
+    eng = Engine(system, identity_tables(system, 16), fidelity="cycle")
+    calls: list[int] = []
+
+    def callback(epoch: int, previous: list[SublayerResult]) -> Any:
+        calls.append(epoch)
+        return _small_program("x") if epoch == 0 else stop
+
+    out = eng.run_epochs(3, callback)
+    assert calls == [0, 1]
+    assert len(out) == 1
+
+
+def test_epoch_hook_exception_propagates() -> None:
+    system = single(presets.hbm_device(16))
+    eng = Engine(system, identity_tables(system, 16), fidelity="cycle")
+
+    def callback(epoch: int, previous: list[SublayerResult]) -> Any:
+        if epoch == 1:
+            raise RuntimeError("policy failed")
+        return _small_program("x")
+
+    with pytest.raises(RuntimeError, match="policy failed"):
+        eng.run_epochs(3, callback)
+    # the engine is still usable
+    assert eng.run(_small_program("y"))[0].kernels[0].time_ns > 0
+
+
+# ---- timeline -----------------------------------------------------------------------------------
+
+
+def test_timeline_is_chrome_trace_with_device_core_channel_link_and_barrier_tracks(
+    tmp_path: Path,
+) -> None:
+    system = presets.h2m2()
+    eng = Engine(system, identity_tables(system, 64), fidelity="cycle", record_timeline=True)
+    program = [
+        Sublayer("qkv", (Kernel("q_h", 0, "linear", m=1, k=2048, n=4096),
+                         Kernel("q_l", 1, "linear", m=1, k=2048, n=1024)),
+                 exchange_bytes=(64 * 1024, 16 * 1024)),
+        Sublayer("attn", (Kernel("a_h", 0, "attention", batch=4, kv_heads=4, group=1,
+                                 head_dim=128, kv_len=512),), exchange_bytes=(4096, 0)),
+    ]
+    res = eng.run(program)
+    path = tmp_path / "trace.json"
+    eng.write_timeline(path)
+    trace = json.loads(path.read_text())
+    events = trace["traceEvents"]
+    procs = {e["pid"]: e["args"]["name"] for e in events
+             if e["ph"] == "M" and e["name"] == "process_name"}
+    assert sorted(procs.values()) == ["hbm", "link", "lpddr", "system"]
+    pid = {name: p for p, name in procs.items()}
+    threads: dict[int, set[str]] = {}
+    for e in events:
+        if e["ph"] == "M" and e["name"] == "thread_name":
+            threads.setdefault(e["pid"], set()).add(e["args"]["name"])
+    for dev in ("hbm", "lpddr"):
+        names = threads[pid[dev]]
+        assert {"kernels", "core 0", "core 1", "core 2", "core 3"} <= names
+        assert any(n.startswith("dram channel ") for n in names)
+    assert threads[pid["link"]] == {"direction 0->1", "direction 1->0"}
+    assert threads[pid["system"]] == {"barriers"}
+    spans = [e for e in events if e["ph"] == "X"]
+    assert all(e["dur"] >= 0 and e["ts"] >= 0 for e in spans)
+    named = {(m["pid"], m["tid"]) for m in events if m["ph"] == "M" and m["name"] == "thread_name"}
+    assert {(e["pid"], e["tid"]) for e in spans} <= named  # every span's track was named
+    barriers = [e for e in spans if e["pid"] == pid["system"]]
+    assert len(barriers) == 2
+    # trace times are microseconds; spans line up with the results
+    for sub, bar in zip(res, barriers, strict=True):
+        assert bar["ts"] == pytest.approx((sub.start_ns + sub.kernels_ns) / 1000)
+        assert bar["dur"] == pytest.approx(sub.barrier_ns / 1000)
+    kernels = sorted((e["ts"], e["dur"]) for e in spans if e["name"] == "kernel")
+    expected = sorted((s.start_ns / 1000, k.time_ns / 1000) for s in res for k in s.kernels)
+    assert np.allclose(kernels, expected, rtol=1e-12, atol=1e-9)
+    transfers = [e for e in spans if e["pid"] == pid["link"]]
+    assert len(transfers) == 3
+    with pytest.raises(RuntimeError, match="record_timeline=False"):
+        Engine(system, identity_tables(system, 64)).write_timeline(tmp_path / "no.json")
+
+
+# ---- determinism and co-simulation ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fidelity", ["cycle", "sampled"])
+def test_same_program_gives_identical_results(fidelity: str) -> None:
+    system = presets.h2m2()
+    # `sampled` gets a kernel big enough to be extrapolated; `cycle` smaller ones (same code path)
+    k_lpddr = 4096 if fidelity == "sampled" else 1024
+    program = [
+        Sublayer("fc", (Kernel("fc_h", 0, "linear", m=1, k=2048, n=8192),
+                        Kernel("fc_l", 1, "linear", m=1, k=k_lpddr, n=16384)),
+                 exchange_bytes=(8192, 16384)),
+        Sublayer("attn", (Kernel("a_h", 0, "attention", batch=8, kv_heads=4, group=2,
+                                 head_dim=128, kv_len=1024),), exchange_bytes=(1024, 0)),
+    ]
+    engines = [Engine(system, identity_tables(system), fidelity=fidelity) for _ in range(2)]
+    runs = [eng.run(program) for eng in engines]
+    assert plain(runs[0]) == plain(runs[1])
+    if fidelity == "sampled":
+        assert runs[0][0].kernels[1].extrapolated
+        # the same engine again: memo hits with the same timing
+        again = engines[0].run(program)
+        assert engines[0].memo_size == 3
+        assert all(k.memo_hit for s in again for k in s.kernels)
+        assert [ps(s.time_ns) for s in again] == [ps(s.time_ns) for s in runs[0]]
+    else:
+        # a cycle engine has no memo: the second run simulates again, identically
+        again = engines[0].run(program)
+        assert not any(k.memo_hit for s in again for k in s.kernels)
+        assert plain(again) == plain(runs[0])
+
+
+def test_cycle_cosimulation_equals_each_kernel_alone() -> None:
+    """In `cycle` mode the two devices of a sublayer run in one loop; they share only the link,
+    so with local pages each kernel takes exactly what it takes alone."""
+    system = presets.h2m2()
+    kernels = (Kernel("h", 0, "linear", m=1, k=4096, n=8192),
+               Kernel("l", 1, "attention", batch=8, kv_heads=4, group=1, head_dim=128,
+                      kv_len=1024))
+    together = Engine(system, identity_tables(system), fidelity="cycle").run(
+        [Sublayer("both", kernels)])[0]
+    for k, r in zip(kernels, together.kernels, strict=True):
+        alone = Engine(system, identity_tables(system), fidelity="cycle").run(
+            [Sublayer("alone", (k,))])[0].kernels[0]
+        assert ps(r.time_ns) == ps(alone.time_ns)
+        assert r.requests == alone.requests
+        # the traffic is the same request for request ...
+        for key in ("reads", "writes", "row_hits", "row_misses", "row_conflicts", "read_latency"):
+            assert plain(r.dram[key]) == plain(alone.dram[key]), key
+        # ... but a device's memory statistics run to the end of the sublayer's slowest kernel
+        # (the memory keeps refreshing while the other device works): docs/fidelity.md
+        assert r.dram["refresh_cycles"] >= alone.dram["refresh_cycles"]
+    assert ps(together.kernels_ns) == max(ps(r.time_ns) for r in together.kernels)
