@@ -308,7 +308,7 @@ void KernelExecutor::on_delivered(std::uint64_t transfer, Picoseconds t) {
 
 void KernelExecutor::log_progress(Picoseconds now) {
   // One sample per task per window: the requests done so far (fine-grained, every core).
-  while (next_sample_ <= now) {
+  while (next_sample_ < now) {
     for (std::size_t t = 0; t < progress_.size(); ++t) {
       std::uint64_t done = 0;
       for (const Core& c : cores_) {
@@ -438,6 +438,8 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
       throw std::logic_error("h2m2 internal error: kernel executor stalled; please report");
     }
     now = std::max(now, next);
+    // sampling windows that ended before `now` see the progress before this instant's events
+    if (opts_.sample && !skipped_) log_progress(now);
     // memories up to now; their completions become events
     // Every memory is brought up to now, busy or not, so a request enqueued at `now` arrives at
     // its next clock edge rather than at a stale one.
@@ -509,10 +511,7 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
       }
       rotation_[d] += any;
     }
-    if (opts_.sample && !skipped_) {
-      log_progress(now);
-      if (all_steady()) skip_ahead();
-    }
+    if (opts_.sample && !skipped_ && all_steady()) skip_ahead();
     if ((++iterations & 0xFFFF) == 0 && interrupted_ && interrupted_()) {
       throw std::runtime_error("interrupted");
     }
@@ -572,6 +571,7 @@ void KernelExecutor::skip_ahead() {
     j = j > 0 && j != std::numeric_limits<std::int64_t>::max() ? (j / ring) * ring : 0;
     if (j <= 0) continue;
     std::uint64_t skipped = 0;
+    Picoseconds compute_ps = 0;  // the slowest core's compute for J tiles
     for (Core& c : cores_) {
       if (c.task != static_cast<int>(t) || c.done) continue;
       std::size_t g = 0;
@@ -584,9 +584,13 @@ void KernelExecutor::skip_ahead() {
       c.skip_from = c.next_load;
       c.skip_to = c.next_load + j;
       skipped += static_cast<std::uint64_t>(j * per_tile);
+      compute_ps = std::max(compute_ps, j * devices_[static_cast<std::size_t>(c.device)]->npu_clock.to_ps(grp.compute_cycles));
     }
     skipped_requests_[t] = skipped;
-    skipped_ps_[t] = static_cast<Picoseconds>(std::llround(static_cast<double>(skipped) / rate));
+    // The skipped tiles take as long as their memory traffic at the steady rate, or their compute
+    // when that is longer (a compute-bound kernel moves its requests in bursts between tiles).
+    const auto memory_ps = static_cast<Picoseconds>(std::llround(static_cast<double>(skipped) / rate));
+    skipped_ps_[t] = std::max(memory_ps, compute_ps);
   }
 }
 

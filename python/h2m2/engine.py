@@ -106,6 +106,19 @@ class Kernel:
             return f"copy:{self.elements}:e{self.element_bytes}"
         return f"vector:{self.vop}:{self.elements}:e{self.element_bytes}"
 
+    def operand_ranges(self) -> list[tuple[int, int]]:
+        """(logical base, bytes) of the streamed operand and of the output."""
+        e = self.element_bytes
+        if self.op == "linear":
+            return [(self.stream_base, self.k * self.n * e), (self.out_base, self.m * self.n * e)]
+        if self.op == "attention":
+            kv = self.kv_heads * self.batch * 2 * self.kv_len * self.head_dim * e
+            out = self.kv_heads * self.batch * self.group * self.head_dim * e
+            return [(self.stream_base, kv), (self.out_base, out)]
+        if self.op == "copy":
+            return [(self.stream_base, self.elements * e), (self.out_base, self.elements * e)]
+        return [(self.stream_base, self.elements * e)]
+
     def to_dict(self) -> dict[str, Any]:
         desc = {f: getattr(self, f) for f in ("op", "m", "k", "n", "batch", "kv_heads", "group",
                                               "head_dim", "kv_len", "vop", "elements",
@@ -159,6 +172,7 @@ class KernelResult:
     simulated_fraction: float
     dram: dict[str, Any]
     tlb: dict[str, int]
+    fidelity: str = "sampled"
 
     @property
     def bandwidth_GBps(self) -> float:
@@ -177,6 +191,7 @@ class SublayerResult:
     exchange_ns: float
     end_ns: float
     kernels: tuple[KernelResult, ...]
+    fidelity: str = "sampled"
 
     @property
     def time_ns(self) -> float:
@@ -187,8 +202,9 @@ class SublayerResult:
         return max((k.time_ns for k in self.kernels if k.device == device), default=0.0)
 
 
-def _kernel_result(d: dict[str, Any]) -> KernelResult:
+def _kernel_result(d: dict[str, Any], fidelity: str) -> KernelResult:
     return KernelResult(
+        fidelity=fidelity,
         name=d["name"], device=d["device"], time_ns=d["time_ps"] / 1000.0,
         compute_ns=d["compute_ps"] / 1000.0, unit=d["unit"], load_bytes=d["load_bytes"],
         store_bytes=d["store_bytes"], ops=d["ops"], tiles=d["tiles"], requests=d["requests"],
@@ -197,11 +213,12 @@ def _kernel_result(d: dict[str, Any]) -> KernelResult:
     )
 
 
-def _sublayer_result(d: dict[str, Any]) -> SublayerResult:
+def _sublayer_result(d: dict[str, Any], fidelity: str) -> SublayerResult:
     return SublayerResult(
+        fidelity=fidelity,
         name=d["name"], start_ns=d["start_ps"] / 1000.0, kernels_ns=d["kernels_ps"] / 1000.0,
         barrier_ns=d["barrier_ps"] / 1000.0, exchange_ns=d["exchange_ps"] / 1000.0,
-        end_ns=d["end_ps"] / 1000.0, kernels=tuple(_kernel_result(k) for k in d["kernels"]),
+        end_ns=d["end_ps"] / 1000.0, kernels=tuple(_kernel_result(k, fidelity) for k in d["kernels"]),
     )
 
 
@@ -274,13 +291,32 @@ class Engine:
                 if not 0 <= k.device < n_dev:
                     raise ValueError(f"Sublayer {s.name}: kernel {k.name} names device {k.device} of {n_dev}")
             barrier = self.system.barrier_ns if s.barrier_ns is None else s.barrier_ns
+            kernels = []
+            for k in s.kernels:
+                d = k.to_dict()
+                if k.signature is None:
+                    d["signature"] += "|" + self._placement(k)
+                kernels.append(d)
             out.append({
                 "name": s.name,
-                "kernels": [k.to_dict() for k in s.kernels],
+                "kernels": kernels,
                 "exchange_bytes": list(s.exchange_bytes),
                 "barrier_ps": round(barrier * 1000),
             })
         return out
+
+    def _placement(self, k: Kernel) -> str:
+        """Where the kernel's operands live, as seen by its chip: pages per device of each range.
+        Part of the default memo signature, so a remapped kernel is simulated again."""
+        devices, _ = self.page_tables[k.device]
+        page = self.system.page_bytes
+        parts = []
+        for base, size in k.operand_ranges():
+            first, last = base // page, (base + max(size, 1) - 1) // page
+            owners = np.asarray(devices[first:last + 1])
+            counts = np.bincount(owners[owners >= 0], minlength=len(self.system.devices))
+            parts.append(",".join(str(int(c)) for c in counts) + f"/{int((owners < 0).sum())}")
+        return ";".join(parts)
 
     def run(self, program: Sequence[Sublayer], *, start_ns: float = 0.0) -> list[SublayerResult]:
         """Run a program; returns one result per sublayer.
@@ -288,13 +324,15 @@ class Engine:
         Raises
         ------
         ValueError
-            A kernel that names a missing device, does not fit the scratchpad, has a zero-sized
-            shape, or reads an unmapped page.
+            A kernel that names a missing device, does not fit the scratchpad or has a zero-sized
+            shape.
+        IndexError
+            A kernel that touches an unmapped page (the message names the address and page).
         KeyboardInterrupt
             On Ctrl-C (checked periodically while the engine runs).
         """
         res = self._core.run_program(self._program(program), round(start_ns * 1000))
-        return [_sublayer_result(r) for r in res]
+        return [_sublayer_result(r, self.fidelity) for r in res]
 
     def run_epochs(
         self, epochs: int, next_program: Callable[[int, list[SublayerResult]], Sequence[Sublayer] | None]
@@ -306,12 +344,12 @@ class Engine:
         """
 
         def callback(state: dict[str, Any]) -> list[dict[str, Any]] | None:
-            previous = [_sublayer_result(r) for r in state["previous"]]
+            previous = [_sublayer_result(r, self.fidelity) for r in state["previous"]]
             prog = next_program(int(state["epoch"]), previous)
             return self._program(prog) if prog else None
 
         out = self._core.run_epochs(epochs, callback)
-        return [[_sublayer_result(r) for r in epoch] for epoch in out]
+        return [[_sublayer_result(r, self.fidelity) for r in epoch] for epoch in out]
 
     def bandwidth_efficiency(self, device: int) -> float:
         """Achieved / peak DRAM bandwidth of a streaming kernel on ``device`` (used by analytic)."""

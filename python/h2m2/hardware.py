@@ -170,12 +170,13 @@ class LinkSpec:
     latency_ns
         One-way latency (OPEN; default 500 ns).
     granularity_bytes
-        Transfer unit; a transfer is rounded up to whole units (default 64 B).
+        Transfer unit; a transfer is rounded up to whole units (default 32 B, one DRAM
+        transaction: remote reads and writes then use the whole bandwidth; OPEN).
     """
 
     bandwidth_GBps: float = 480.0
     latency_ns: float = 500.0
-    granularity_bytes: int = 64
+    granularity_bytes: int = 32
 
     def __post_init__(self) -> None:
         _positive("LinkSpec", bandwidth_GBps=self.bandwidth_GBps,
