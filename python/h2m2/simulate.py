@@ -869,9 +869,10 @@ class _Run:
             kernels=tuple(records),
         )
 
-    def _run_one(self, sub: Sublayer, start_ns: float) -> SublayerResult:
-        self.engine.set_page_tables(self.sim.tables())
-        return self.engine.run([sub], start_ns=start_ns)[0]
+    def _run_one(self, sub: Sublayer, start_ns: float, engine: Engine | None = None) -> SublayerResult:
+        eng = engine or self.engine
+        eng.set_page_tables(self.sim.tables())
+        return eng.run([sub], start_ns=start_ns)[0]
 
     def _kernel_record(self, e: int, p: _KernelPlan, k: KernelResult) -> KernelRecord:
         return KernelRecord(
@@ -1012,28 +1013,36 @@ class _Run:
         """Run the migration copies; returns plans, results (whole copies) and the time, ns.
 
         ``cycle`` and ``analytic``: the whole copies, both directions at once. ``sampled``: per
-        direction two reference copies of S = ``_COPY_SAMPLE_BYTES`` and S/2, each simulated
-        in full (memoised, so only the first migration of an engine pays for them), give the
+        direction (copies up to S = ``_COPY_SAMPLE_BYTES`` run whole at cycle level) two
+        reference copies of S and S/2, each simulated in full at cycle level, give the
         start-up and the steady rate of a copy; a copy of B bytes takes ``t(S) + (B - S) x
         (t(S) - t(S/2)) / (S/2)`` and its counters are the S copy's scaled to B.
         """
         pages = mig.pages_by_direction
         P = self.P
         whole = (pages[0] * P, pages[1] * P)
-        if self.fidelity != "sampled":
+        S = _COPY_SAMPLE_BYTES
+        # Copies are link-bound streams that `sampled` extrapolates poorly (docs/fidelity.md):
+        # in sampled mode they run at cycle level, whole when small, else as reference copies.
+        copy_engine = (
+            _engine(self.system, "cycle", self.sim.tables(), False)
+            if self.fidelity == "sampled" else self.engine
+        )
+        if self.fidelity != "sampled" or max(whole) <= S:
             self.sim.reset()
             plans = self._migration_kernels(whole, pages, f"{whole[0]}+{whole[1]}")
-            res = self._run_one(Sublayer("migration", tuple(p.kernel for p in plans)), start)
+            res = self._run_one(Sublayer("migration", tuple(p.kernel for p in plans)), start,
+                                copy_engine)
             done = [self._analytic_fix(p, k) for p, k in zip(plans, res.kernels, strict=True)]
             return plans, done, max(k.time_ns for k in done) + res.barrier_ns
-        S = _COPY_SAMPLE_BYTES
         refs = []
         for size in (S, S // 2):
             self.sim.reset()
             sizes = (size if pages[0] else 0, size if pages[1] else 0)
             plans = self._migration_kernels(sizes, pages, "reference")
             refs.append(
-                (plans, self._run_one(Sublayer("migration", tuple(p.kernel for p in plans)), start))
+                (plans, self._run_one(Sublayer("migration", tuple(p.kernel for p in plans)), start,
+                                      copy_engine))
             )
         (plans, full), (_, half) = refs
         results: list[KernelResult] = []
