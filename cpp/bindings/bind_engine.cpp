@@ -12,6 +12,7 @@
 
 #include "bindings/dram_convert.hpp"
 #include "bindings/interrupt.hpp"
+#include "bindings/link_mmu_convert.hpp"
 #include "bindings/npu_convert.hpp"
 #include "engine/engine.hpp"
 #include "npu/tile_planner.hpp"
@@ -23,26 +24,6 @@ namespace h2m2::bindings {
 namespace {
 
 using engine::Engine;
-
-npu::TlbConfig tlb_from_dict(const py::dict& d) {
-  npu::TlbConfig c;
-  if (d.contains("entries")) c.entries = d["entries"].cast<int>();
-  if (d.contains("ways")) c.ways = d["ways"].cast<int>();
-  if (d.contains("page_bytes")) c.page_bytes = d["page_bytes"].cast<std::int64_t>();
-  if (d.contains("walk_latency_ps")) c.walk_latency_ps = d["walk_latency_ps"].cast<std::int64_t>();
-  if (d.contains("concurrent_walks")) c.concurrent_walks = d["concurrent_walks"].cast<int>();
-  if (d.contains("prefetch_next")) c.prefetch_next = d["prefetch_next"].cast<bool>();
-  return c;
-}
-
-link::LinkConfig link_from_dict(const py::dict& d) {
-  link::LinkConfig c;
-  if (d.contains("name")) c.name = d["name"].cast<std::string>();
-  c.bandwidth_GBps = get<double>(d, "bandwidth_GBps");
-  c.latency_ps = get<std::int64_t>(d, "latency_ps");
-  c.granularity_bytes = get<std::int64_t>(d, "granularity_bytes");
-  return c;
-}
 
 engine::Fidelity fidelity_from(const std::string& s) {
   if (s == "cycle") return engine::Fidelity::Cycle;
@@ -102,17 +83,6 @@ std::vector<engine::SublayerSpec> program_from(const py::list& program) {
   return out;
 }
 
-py::dict tlb_stats_to_dict(const npu::TlbStats& s) {
-  py::dict d;
-  d["lookups"] = s.lookups;
-  d["hits"] = s.hits;
-  d["misses"] = s.misses;
-  d["prefetches"] = s.prefetches;
-  d["walks"] = s.walks;
-  d["walk_wait_ps"] = s.walk_wait_ps;
-  return d;
-}
-
 py::list results_to_list(const std::vector<engine::SublayerResult>& rs) {
   py::list out;
   for (const engine::SublayerResult& r : rs) {
@@ -140,7 +110,7 @@ py::list results_to_list(const std::vector<engine::SublayerResult>& rs) {
       kd["tiles"] = k.tiles;
       kd["compute_ps"] = k.compute_ps;
       kd["dram"] = stats_to_dict(k.dram);
-      kd["tlb"] = tlb_stats_to_dict(k.tlb);
+      kd["tlb"] = tlb_stats(k.tlb);
       ks.append(kd);
     }
     d["kernels"] = ks;
@@ -185,13 +155,13 @@ void register_engine(py::module_& m) {
                dc.name = get<std::string>(d, "name");
                dc.npu = npu_config_from_dict(get<py::dict>(d, "npu"));
                dc.dram = config_from_dict(get<py::dict>(d, "dram"));
-               dc.tlb = tlb_from_dict(get<py::dict>(d, "tlb"));
+               dc.tlb = tlb_config(get<py::dict>(d, "tlb"));
                dc.dram_peak_GBps = get<double>(d, "dram_peak_GBps");
                c.devices.push_back(std::move(dc));
              }
              if (cfg.contains("link") && !cfg["link"].is_none()) {
                c.has_link = true;
-               c.link = link_from_dict(cfg["link"].cast<py::dict>());
+               c.link = link_config(cfg["link"].cast<py::dict>());
              }
              c.fidelity = fidelity_from(get<std::string>(cfg, "fidelity"));
              if (cfg.contains("sample_tolerance")) c.sample_tolerance = cfg["sample_tolerance"].cast<double>();
