@@ -88,20 +88,35 @@ class Kernel:
             raise ValueError(f"Kernel {self.name}: op={self.op!r} must be one of {_OPS}")
         if self.op == "vector" and self.vop not in VECTOR_OPS:
             raise ValueError(f"Kernel {self.name}: vop={self.vop!r} must be one of {VECTOR_OPS}")
-        for f in ("m", "k", "n", "batch", "kv_heads", "group", "head_dim", "kv_len", "elements",
-                  "stream_base", "out_base"):
+        for f in (
+            "m",
+            "k",
+            "n",
+            "batch",
+            "kv_heads",
+            "group",
+            "head_dim",
+            "kv_len",
+            "elements",
+            "stream_base",
+            "out_base",
+        ):
             if getattr(self, f) < 0:
                 raise ValueError(f"Kernel {self.name}: {f}={getattr(self, f)} must not be negative")
         if self.element_bytes <= 0:
-            raise ValueError(f"Kernel {self.name}: element_bytes={self.element_bytes} must be positive")
+            raise ValueError(
+                f"Kernel {self.name}: element_bytes={self.element_bytes} must be positive"
+            )
 
     def shape_key(self) -> str:
         """The shape part of the signature (op and sizes, no addresses)."""
         if self.op == "linear":
             return f"linear:{self.m}x{self.k}x{self.n}:e{self.element_bytes}"
         if self.op == "attention":
-            return (f"attention:b{self.batch}:h{self.kv_heads}:g{self.group}:d{self.head_dim}:"
-                    f"l{self.kv_len}:e{self.element_bytes}")
+            return (
+                f"attention:b{self.batch}:h{self.kv_heads}:g{self.group}:d{self.head_dim}:"
+                f"l{self.kv_len}:e{self.element_bytes}"
+            )
         if self.op == "copy":
             return f"copy:{self.elements}:e{self.element_bytes}"
         return f"vector:{self.vop}:{self.elements}:e{self.element_bytes}"
@@ -120,10 +135,28 @@ class Kernel:
         return [(self.stream_base, self.elements * e)]
 
     def to_dict(self) -> dict[str, Any]:
-        desc = {f: getattr(self, f) for f in ("op", "m", "k", "n", "batch", "kv_heads", "group",
-                                              "head_dim", "kv_len", "vop", "elements",
-                                              "element_bytes", "stream_base", "out_base")}
-        signature = self.signature if self.signature is not None else f"d{self.device}:{self.shape_key()}"
+        desc = {
+            f: getattr(self, f)
+            for f in (
+                "op",
+                "m",
+                "k",
+                "n",
+                "batch",
+                "kv_heads",
+                "group",
+                "head_dim",
+                "kv_len",
+                "vop",
+                "elements",
+                "element_bytes",
+                "stream_base",
+                "out_base",
+            )
+        }
+        signature = (
+            self.signature if self.signature is not None else f"d{self.device}:{self.shape_key()}"
+        )
         return {"name": self.name, "device": self.device, "desc": desc, "signature": signature}
 
 
@@ -150,7 +183,9 @@ class Sublayer:
 
     def __post_init__(self) -> None:
         if any(b < 0 for b in self.exchange_bytes):
-            raise ValueError(f"Sublayer {self.name}: exchange_bytes={self.exchange_bytes} must not be negative")
+            raise ValueError(
+                f"Sublayer {self.name}: exchange_bytes={self.exchange_bytes} must not be negative"
+            )
 
 
 @dataclass(frozen=True)
@@ -205,20 +240,34 @@ class SublayerResult:
 def _kernel_result(d: dict[str, Any], fidelity: str) -> KernelResult:
     return KernelResult(
         fidelity=fidelity,
-        name=d["name"], device=d["device"], time_ns=d["time_ps"] / 1000.0,
-        compute_ns=d["compute_ps"] / 1000.0, unit=d["unit"], load_bytes=d["load_bytes"],
-        store_bytes=d["store_bytes"], ops=d["ops"], tiles=d["tiles"], requests=d["requests"],
-        extrapolated=d["extrapolated"], memo_hit=d["memo_hit"],
-        simulated_fraction=d["simulated_fraction"], dram=dict(d["dram"]), tlb=dict(d["tlb"]),
+        name=d["name"],
+        device=d["device"],
+        time_ns=d["time_ps"] / 1000.0,
+        compute_ns=d["compute_ps"] / 1000.0,
+        unit=d["unit"],
+        load_bytes=d["load_bytes"],
+        store_bytes=d["store_bytes"],
+        ops=d["ops"],
+        tiles=d["tiles"],
+        requests=d["requests"],
+        extrapolated=d["extrapolated"],
+        memo_hit=d["memo_hit"],
+        simulated_fraction=d["simulated_fraction"],
+        dram=dict(d["dram"]),
+        tlb=dict(d["tlb"]),
     )
 
 
 def _sublayer_result(d: dict[str, Any], fidelity: str) -> SublayerResult:
     return SublayerResult(
         fidelity=fidelity,
-        name=d["name"], start_ns=d["start_ps"] / 1000.0, kernels_ns=d["kernels_ps"] / 1000.0,
-        barrier_ns=d["barrier_ps"] / 1000.0, exchange_ns=d["exchange_ps"] / 1000.0,
-        end_ns=d["end_ps"] / 1000.0, kernels=tuple(_kernel_result(k, fidelity) for k in d["kernels"]),
+        name=d["name"],
+        start_ns=d["start_ps"] / 1000.0,
+        kernels_ns=d["kernels_ps"] / 1000.0,
+        barrier_ns=d["barrier_ps"] / 1000.0,
+        exchange_ns=d["exchange_ps"] / 1000.0,
+        end_ns=d["end_ps"] / 1000.0,
+        kernels=tuple(_kernel_result(k, fidelity) for k in d["kernels"]),
     )
 
 
@@ -275,8 +324,10 @@ class Engine:
             raise ValueError(
                 f"Engine: {len(tables)} page tables for {len(self.system.devices)} devices"
             )
-        return [(np.ascontiguousarray(d, dtype=np.int32), np.ascontiguousarray(f, dtype=np.int64))
-                for d, f in tables]
+        return [
+            (np.ascontiguousarray(d, dtype=np.int32), np.ascontiguousarray(f, dtype=np.int64))
+            for d, f in tables
+        ]
 
     def set_page_tables(self, tables: PageTables) -> None:
         """Replace the page tables (after a migration)."""
@@ -289,7 +340,9 @@ class Engine:
         for s in program:
             for k in s.kernels:
                 if not 0 <= k.device < n_dev:
-                    raise ValueError(f"Sublayer {s.name}: kernel {k.name} names device {k.device} of {n_dev}")
+                    raise ValueError(
+                        f"Sublayer {s.name}: kernel {k.name} names device {k.device} of {n_dev}"
+                    )
             barrier = self.system.barrier_ns if s.barrier_ns is None else s.barrier_ns
             kernels = []
             for k in s.kernels:
@@ -297,12 +350,14 @@ class Engine:
                 if k.signature is None:
                     d["signature"] += "|" + self._placement(k)
                 kernels.append(d)
-            out.append({
-                "name": s.name,
-                "kernels": kernels,
-                "exchange_bytes": list(s.exchange_bytes),
-                "barrier_ps": round(barrier * 1000),
-            })
+            out.append(
+                {
+                    "name": s.name,
+                    "kernels": kernels,
+                    "exchange_bytes": list(s.exchange_bytes),
+                    "barrier_ps": round(barrier * 1000),
+                }
+            )
         return out
 
     def _placement(self, k: Kernel) -> str:
@@ -313,7 +368,7 @@ class Engine:
         parts = []
         for base, size in k.operand_ranges():
             first, last = base // page, (base + max(size, 1) - 1) // page
-            owners = np.asarray(devices[first:last + 1])
+            owners = np.asarray(devices[first : last + 1])
             counts = np.bincount(owners[owners >= 0], minlength=len(self.system.devices))
             parts.append(",".join(str(int(c)) for c in counts) + f"/{int((owners < 0).sum())}")
         return ";".join(parts)
@@ -335,7 +390,9 @@ class Engine:
         return [_sublayer_result(r, self.fidelity) for r in res]
 
     def run_epochs(
-        self, epochs: int, next_program: Callable[[int, list[SublayerResult]], Sequence[Sublayer] | None]
+        self,
+        epochs: int,
+        next_program: Callable[[int, list[SublayerResult]], Sequence[Sublayer] | None],
     ) -> list[list[SublayerResult]]:
         """Run up to ``epochs`` epochs; ``next_program(epoch, previous)`` returns each program.
 
@@ -375,12 +432,20 @@ def write_timeline(path: str | Path, spans: dict[str, np.ndarray], system: Syste
     n_dev = len(system.devices)
     link_pid, system_pid = n_dev, n_dev + 1
     events: list[dict[str, Any]] = []
-    for pid, name in [*enumerate(d.name for d in system.devices), (link_pid, "link"),
-                      (system_pid, "system")]:
+    for pid, name in [
+        *enumerate(d.name for d in system.devices),
+        (link_pid, "link"),
+        (system_pid, "system"),
+    ]:
         events.append({"ph": "M", "name": "process_name", "pid": pid, "args": {"name": name}})
     seen: set[tuple[int, int]] = set()
     for kind, dev, idx, what, begin, end in zip(
-        spans["kind"], spans["device"], spans["index"], spans["what"], spans["begin"], spans["end"],
+        spans["kind"],
+        spans["device"],
+        spans["index"],
+        spans["what"],
+        spans["begin"],
+        spans["end"],
         strict=True,
     ):
         kind, dev, idx, what = int(kind), int(dev), int(idx), int(what)
@@ -394,9 +459,17 @@ def write_timeline(path: str | Path, spans: dict[str, np.ndarray], system: Syste
             pid, tid, tname = dev, 1000 + idx, f"dram channel {idx}"
         if (pid, tid) not in seen:
             seen.add((pid, tid))
-            events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
-                           "args": {"name": tname}})
-        events.append({"ph": "X", "name": _WHAT[what], "pid": pid, "tid": tid,
-                       "ts": int(begin) / 1e6, "dur": (int(end) - int(begin)) / 1e6})
+            events.append(
+                {"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": tname}}
+            )
+        events.append(
+            {
+                "ph": "X",
+                "name": _WHAT[what],
+                "pid": pid,
+                "tid": tid,
+                "ts": int(begin) / 1e6,
+                "dur": (int(end) - int(begin)) / 1e6,
+            }
+        )
     Path(path).write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
-

@@ -25,8 +25,16 @@ __all__ = [
 
 # Vector / special-function operations known to the engine (cpp/npu/npu_config.hpp VectorOp).
 VECTOR_OPS: tuple[str, ...] = (
-    "softmax", "layernorm", "rmsnorm", "gelu", "silu", "swiglu", "rope", "residual_add",
-    "quantize", "dequantize",
+    "softmax",
+    "layernorm",
+    "rmsnorm",
+    "gelu",
+    "silu",
+    "swiglu",
+    "rope",
+    "residual_add",
+    "quantize",
+    "dequantize",
 )
 
 
@@ -138,8 +146,13 @@ class MmuSpec:
     prefetch_next: bool = True
 
     def __post_init__(self) -> None:
-        _positive("MmuSpec", tlb_entries=self.tlb_entries, page_bytes=self.page_bytes,
-                  walk_latency_ns=self.walk_latency_ns, concurrent_walks=self.concurrent_walks)
+        _positive(
+            "MmuSpec",
+            tlb_entries=self.tlb_entries,
+            page_bytes=self.page_bytes,
+            walk_latency_ns=self.walk_latency_ns,
+            concurrent_walks=self.concurrent_walks,
+        )
         if self.page_bytes & (self.page_bytes - 1):
             raise ValueError(f"MmuSpec: page_bytes={self.page_bytes} must be a power of two")
         if self.tlb_ways < 0 or (self.tlb_ways and self.tlb_entries % self.tlb_ways):
@@ -179,8 +192,9 @@ class LinkSpec:
     granularity_bytes: int = 32
 
     def __post_init__(self) -> None:
-        _positive("LinkSpec", bandwidth_GBps=self.bandwidth_GBps,
-                  granularity_bytes=self.granularity_bytes)
+        _positive(
+            "LinkSpec", bandwidth_GBps=self.bandwidth_GBps, granularity_bytes=self.granularity_bytes
+        )
         if self.latency_ns < 0:
             raise ValueError(f"LinkSpec: latency_ns={self.latency_ns} must not be negative")
 
@@ -291,7 +305,9 @@ class SystemSpec:
         for i, d in enumerate(self.devices):
             if d.name == name:
                 return i
-        raise ValueError(f"SystemSpec: no device {name!r}; devices are {[d.name for d in self.devices]}")
+        raise ValueError(
+            f"SystemSpec: no device {name!r}; devices are {[d.name for d in self.devices]}"
+        )
 
     @property
     def page_bytes(self) -> int:

@@ -11,7 +11,9 @@ from h2m2.hardware import AcceleratorSpec, LinkSpec, NpuSpec, SystemSpec
 __all__ = ["h2m2", "hbm_device", "hbm_tp", "lpddr_device", "lpddr_only"]
 
 
-def hbm_device(capacity_gb: int = 96, *, name: str = "hbm", npu: NpuSpec | None = None) -> AcceleratorSpec:
+def hbm_device(
+    capacity_gb: int = 96, *, name: str = "hbm", npu: NpuSpec | None = None
+) -> AcceleratorSpec:
     """The bandwidth-centric device: HBM3 at 4.0 Gb/s per pin, 16 GiB per stack.
 
     ``capacity_gb / 16`` stacks of 16 channels (96 GB: 6 stacks, 3.07 TB/s; docs/assumptions.md).
@@ -23,7 +25,9 @@ def hbm_device(capacity_gb: int = 96, *, name: str = "hbm", npu: NpuSpec | None 
     return AcceleratorSpec(name, mem, npu=npu or NpuSpec())
 
 
-def lpddr_device(channels: int = 32, *, name: str = "lpddr", npu: NpuSpec | None = None) -> AcceleratorSpec:
+def lpddr_device(
+    channels: int = 32, *, name: str = "lpddr", npu: NpuSpec | None = None
+) -> AcceleratorSpec:
     """The capacity-centric device: LPDDR5X-8533, 16 GiB behind each x16 channel.
 
     32 channels give 512 GiB and 546 GB/s (H2M2: 512 GB, 544 GB/s).
@@ -32,7 +36,9 @@ def lpddr_device(channels: int = 32, *, name: str = "lpddr", npu: NpuSpec | None
     return AcceleratorSpec(name, mem, npu=npu or NpuSpec())
 
 
-def h2m2(hbm_capacity_gb: int = 96, lpddr_channels: int = 32, link: LinkSpec | None = None) -> SystemSpec:
+def h2m2(
+    hbm_capacity_gb: int = 96, lpddr_channels: int = 32, link: LinkSpec | None = None
+) -> SystemSpec:
     """The H2M2 system: an HBM device and an LPDDR device, each with its own accelerator, joined
     by a 960 GB/s link (480 GB/s per direction; docs/assumptions.md)."""
     return SystemSpec(

@@ -14,10 +14,9 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-
-import h2m2
 import pytest
 
+import h2m2
 from h2m2.dram import AddressMapping, ControllerSpec, MemorySpec, MemorySystem
 from h2m2.dram.standards import get
 

@@ -31,8 +31,11 @@ def child_env() -> dict[str, str]:
 def interrupt_child(code: str) -> subprocess.CompletedProcess[str]:
     """Start `code`, wait for it to print READY, send SIGINT, return the finished process."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env=child_env(),
+        [sys.executable, "-c", textwrap.dedent(code)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -97,12 +100,21 @@ def _dram_stats(seed: int) -> dict[str, object]:
 def _engine_times(fidelity: str) -> list[float]:
     system = presets.h2m2()
     pages = 1 << 12
-    table = (np.where(np.arange(pages) < pages // 2, 0, 1).astype(np.int32),
-             np.arange(pages, dtype=np.int64))
+    table = (
+        np.where(np.arange(pages) < pages // 2, 0, 1).astype(np.int32),
+        np.arange(pages, dtype=np.int64),
+    )
     eng = Engine(system, [table, table], fidelity=fidelity)
     base1 = (pages // 2) * system.page_bytes
-    prog = [Sublayer("s", (Kernel("a", 0, "linear", m=4, k=4096, n=4096),
-                           Kernel("b", 1, "linear", m=4, k=4096, n=1024, stream_base=base1)))]
+    prog = [
+        Sublayer(
+            "s",
+            (
+                Kernel("a", 0, "linear", m=4, k=4096, n=4096),
+                Kernel("b", 1, "linear", m=4, k=4096, n=1024, stream_base=base1),
+            ),
+        )
+    ]
     return [k.time_ns for s in eng.run(prog) for k in s.kernels]
 
 
@@ -141,8 +153,14 @@ def test_ten_million_request_run_keeps_memory_bounded() -> None:
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(s.requests, before, after)
     """
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                         text=True, env=child_env(), timeout=600, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=600,
+        check=True,
+    ).stdout.split()
     requests, before_kb, after_kb = (int(x) for x in out)
     assert requests == 10_000_000
     growth_mb = (after_kb - before_kb) / 1024
@@ -168,9 +186,14 @@ def test_thousand_iteration_decode_run_keeps_memory_bounded() -> None:
     """
     peaks = {}
     for n in (100, 1000):
-        out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(n)],
-                             capture_output=True, text=True, env=child_env(), timeout=600,
-                             check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code), str(n)],
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            timeout=600,
+            check=True,
+        ).stdout.split()
         assert int(out[0]) == n
         peaks[n] = int(out[1]) / 1024
     assert peaks[1000] - peaks[100] < 50, peaks

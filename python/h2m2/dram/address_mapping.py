@@ -52,8 +52,10 @@ class AddressMapping:
     @classmethod
     def parse(cls, text: str, xor_bank: bool = False) -> AddressMapping:
         """Build from ``"row-rank-bank-column-bankgroup-channel"`` (most significant first)."""
-        return cls(order=tuple(p.strip().lower() for p in text.replace(",", "-").split("-")),
-                   xor_bank=xor_bank)
+        return cls(
+            order=tuple(p.strip().lower() for p in text.replace(",", "-").split("-")),
+            xor_bank=xor_bank,
+        )
 
     def field_ids_lsb_first(self) -> np.ndarray:
         """Field ids (indices into :data:`FIELDS`) from least to most significant."""

@@ -69,7 +69,9 @@ class ControllerSpec:
                 f"write_queue={self.write_queue}"
             )
         if self.page_policy not in ("open", "closed"):
-            raise ValueError(f"ControllerSpec: page_policy={self.page_policy!r} must be 'open' or 'closed'")
+            raise ValueError(
+                f"ControllerSpec: page_policy={self.page_policy!r} must be 'open' or 'closed'"
+            )
         if self.refresh not in ("all_bank", "per_bank", "none"):
             raise ValueError(
                 f"ControllerSpec: refresh={self.refresh!r} must be 'all_bank', 'per_bank' or 'none'"
@@ -108,7 +110,9 @@ class MemorySpec:
         if isinstance(self.device, str):
             object.__setattr__(self, "device", get_standard(self.device))
         if not isinstance(self.device, DeviceSpec):
-            raise TypeError(f"MemorySpec: device={self.device!r} must be a DeviceSpec or a preset name")
+            raise TypeError(
+                f"MemorySpec: device={self.device!r} must be a DeviceSpec or a preset name"
+            )
         self.device.validate()
         if self.channels is None:
             object.__setattr__(self, "channels", self.device.organization.channels)
@@ -227,7 +231,10 @@ class MemorySystem:
     """
 
     def __init__(
-        self, spec: MemorySpec | DeviceSpec | str = "HBM3", *, record_commands: bool = False,
+        self,
+        spec: MemorySpec | DeviceSpec | str = "HBM3",
+        *,
+        record_commands: bool = False,
         **kwargs: Any,
     ) -> None:
         from h2m2 import _core
@@ -235,7 +242,9 @@ class MemorySystem:
         if not isinstance(spec, MemorySpec):
             spec = MemorySpec(spec, **kwargs)
         elif kwargs:
-            raise TypeError(f"MemorySystem: {', '.join(kwargs)} given with a MemorySpec; set them on the spec")
+            raise TypeError(
+                f"MemorySystem: {', '.join(kwargs)} given with a MemorySpec; set them on the spec"
+            )
         self.spec = spec
         self.record_commands = record_commands
         self._core = _core.dram.MemorySystem(spec.to_config(record_commands))
@@ -395,4 +404,3 @@ class MemorySystem:
         """Map addresses to their fields (``channel, rank, bankgroup, bank, row, column``)."""
         out = self._core.decode(np.ascontiguousarray(addresses, dtype=np.uint64))
         return {name: out[:, i] for i, name in enumerate(FIELDS)}
-

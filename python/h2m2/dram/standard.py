@@ -361,11 +361,22 @@ class DeviceSpec:
             raise ValueError(f"{self.name}: data_rate_mts={self.data_rate_mts} must be positive")
         if self.ck_ratio <= 0:
             raise ValueError(f"{self.name}: ck_ratio={self.ck_ratio} must be positive")
-        for fname in ("channels", "pseudo_channels", "ranks", "bank_groups", "banks_per_group",
-                      "rows", "columns", "dq_bits", "burst_length"):
+        for fname in (
+            "channels",
+            "pseudo_channels",
+            "ranks",
+            "bank_groups",
+            "banks_per_group",
+            "rows",
+            "columns",
+            "dq_bits",
+            "burst_length",
+        ):
             v = getattr(o, fname)
             if not isinstance(v, int) or v <= 0:
-                raise ValueError(f"{self.name}: organization.{fname}={v!r} must be a positive integer")
+                raise ValueError(
+                    f"{self.name}: organization.{fname}={v!r} must be a positive integer"
+                )
         for fname in ("ranks", "bank_groups", "banks_per_group", "rows", "columns", "burst_length"):
             v = getattr(o, fname)
             if v & (v - 1):
@@ -428,19 +439,26 @@ class DeviceSpec:
                 if cmd not in COMMAND_NAMES:
                     raise ValueError(f"{self.name}: constraint {c.name}: unknown command {cmd!r}")
             if c.window < 1:
-                raise ValueError(f"{self.name}: constraint {c.name}: window={c.window} must be >= 1")
-            if c.scope in ("bankgroup", "bank") and {"PREA", "REFab"} & {*c.preceding, *c.following}:
+                raise ValueError(
+                    f"{self.name}: constraint {c.name}: window={c.window} must be >= 1"
+                )
+            if c.scope in ("bankgroup", "bank") and {"PREA", "REFab"} & {
+                *c.preceding,
+                *c.following,
+            }:
                 raise ValueError(
                     f"{self.name}: constraint {c.name}: rank-wide commands PREA/REFab may only "
                     f"appear in channel- or rank-scoped rows, not {c.scope!r}"
                 )
             if c.sibling and c.scope == "channel":
-                raise ValueError(f"{self.name}: constraint {c.name}: sibling needs a scope below channel")
+                raise ValueError(
+                    f"{self.name}: constraint {c.name}: sibling needs a scope below channel"
+                )
             self._evaluate(c, cyc)
 
     def _evaluate(self, c: Constraint, cyc: dict[str, int]) -> int:
         try:
-            value = eval(c.latency, {"__builtins__": {"max": max, "min": min}}, dict(cyc))  # noqa: S307
+            value = eval(c.latency, {"__builtins__": {"max": max, "min": min}}, dict(cyc))
         except NameError as exc:
             raise ValueError(
                 f"{self.name}: constraint {c.name}: latency {c.latency!r} uses an unknown timing ({exc})"
@@ -452,7 +470,9 @@ class DeviceSpec:
             ) from None
         value = int(value)
         if value < 0:
-            raise ValueError(f"{self.name}: constraint {c.name}: latency {c.latency!r}={value} is negative")
+            raise ValueError(
+                f"{self.name}: constraint {c.name}: latency {c.latency!r}={value} is negative"
+            )
         return value
 
     # ----------------------------------------------------------------- compiled forms

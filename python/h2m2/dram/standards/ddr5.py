@@ -25,7 +25,16 @@ Modelling choices (each also in docs/assumptions.md):
 
 from __future__ import annotations
 
-from h2m2.dram.standard import Constraint, DeviceSpec, Energy, Organization, ck, ck_ns, interval_ns, ns
+from h2m2.dram.standard import (
+    Constraint,
+    DeviceSpec,
+    Energy,
+    Organization,
+    ck,
+    ck_ns,
+    interval_ns,
+    ns,
+)
 
 __all__ = ["CONSTRAINTS", "DEFAULT", "NRTW", "PRESETS", "DDR5_4800_x32", "DDR5_5600_x32"]
 

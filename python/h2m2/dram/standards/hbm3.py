@@ -9,9 +9,18 @@ command), 4 bank groups x 4 banks per stack ID, 1 KB rows per pseudo-channel.
 
 from __future__ import annotations
 
-from h2m2.dram.standard import Constraint, DeviceSpec, Energy, Organization, ck, ck_ns, interval_ns, ns
+from h2m2.dram.standard import (
+    Constraint,
+    DeviceSpec,
+    Energy,
+    Organization,
+    ck,
+    ck_ns,
+    interval_ns,
+    ns,
+)
 
-__all__ = ["CONSTRAINTS", "HBM3_4000_16Gb_8hi", "HBM3_6400_16Gb_8hi", "PRESETS"]
+__all__ = ["CONSTRAINTS", "PRESETS", "HBM3_4000_16Gb_8hi", "HBM3_6400_16Gb_8hi"]
 
 # ---------------------------------------------------------------------------------------------
 # Constraint rows, grouped by scope. Latencies are expressions over the timing names below.

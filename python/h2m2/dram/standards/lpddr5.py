@@ -27,7 +27,16 @@ Modelling choices (each also in docs/assumptions.md):
 
 from __future__ import annotations
 
-from h2m2.dram.standard import Constraint, DeviceSpec, Energy, Organization, ck, ck_ns, interval_ns, ns
+from h2m2.dram.standard import (
+    Constraint,
+    DeviceSpec,
+    Energy,
+    Organization,
+    ck,
+    ck_ns,
+    interval_ns,
+    ns,
+)
 
 __all__ = ["CONSTRAINTS", "DEFAULT", "NRTW", "PRESETS", "LPDDR5_6400_x16"]
 
