@@ -26,12 +26,6 @@ void MemorySystem::check_address(std::uint64_t addr) const {
   }
 }
 
-Cycle MemorySystem::next_event() const {
-  Cycle next = kNever;
-  for (const Controller& c : channels_) next = std::min(next, c.next_event());
-  return next;
-}
-
 void MemorySystem::run_channel(int c, std::size_t begin, std::size_t end, bool drain) {
   Controller& ch = channels_[static_cast<std::size_t>(c)];
   Cycle t = clock_[static_cast<std::size_t>(c)];

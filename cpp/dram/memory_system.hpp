@@ -52,7 +52,6 @@ class MemorySystem {
   // when the column command issues, so their cycles may lie ahead of now().
   bool try_enqueue(std::uint64_t addr, bool is_write, std::uint64_t id);
   void advance_to(Cycle t);
-  Cycle next_event() const;
   Cycle next_event_after_now() const;  // the next cycle > now() at which a channel has work
   int pending() const { return pending_; }
   void set_track_completions(bool on) { track_completions_ = on; }
