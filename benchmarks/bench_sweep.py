@@ -1,6 +1,6 @@
 """Sweep scaling: two local workers against one on a 64-point sweep (DESIGN: at least 1.8x).
 
-Each point is CPU-bound and takes about 0.2 s: a random-read trace of 300,000 requests on one
+Each point is CPU-bound and takes about 0.2 s: a random-read trace of 450,000 requests on one
 HBM3 stack (16 channels) through :func:`h2m2.sweep.dram_point`. The reference baseline is the
 same sweep with one worker (run in this process); the correctness assertion is that both give
 the same rows.
@@ -22,7 +22,7 @@ import pytest
 from h2m2.sweep import sweep
 
 POINTS = 64
-REQUESTS = 300_000
+REQUESTS = 450_000
 
 
 def _spec(points: int) -> dict[str, Any]:
