@@ -15,6 +15,7 @@
 #include "bindings/link_mmu_convert.hpp"
 #include "bindings/npu_convert.hpp"
 #include "engine/engine.hpp"
+#include "engine/kernel_result_codec.hpp"
 #include "npu/tile_planner.hpp"
 
 namespace py = pybind11;
@@ -212,6 +213,16 @@ void register_engine(py::module_& m) {
       })
       .def_property_readonly("memo_size", [](PyEngine& self) { return self.engine->memo_size(); })
       .def("clear_memo", [](PyEngine& self) { self.engine->clear_memo(); })
+      .def("memo_get",
+           [](PyEngine& self, const std::string& signature) -> py::object {
+             const engine::KernelResult* r = self.engine->memo_entry(signature);
+             if (r == nullptr) return py::none();
+             return py::bytes(engine::encode(*r));
+           })
+      .def("memo_put",
+           [](PyEngine& self, const std::string& signature, const py::bytes& entry) {
+             return self.engine->memo_insert(signature, engine::decode(std::string_view(entry)));
+           })
       .def("spans", [](PyEngine& self) {
         const auto& spans = self.engine->spans();
         const auto n = static_cast<py::ssize_t>(spans.size());

@@ -35,6 +35,22 @@ class LatencyHistogram {
   std::int64_t max() const { return max_; }
   double mean() const { return n_ ? static_cast<double>(sum_) / static_cast<double>(n_) : 0.0; }
 
+  // The raw state, for serialisation (engine/kernel_result_codec).
+  const std::array<std::uint64_t, kBuckets>& buckets() const { return counts_; }
+  // Rebuilds a histogram from buckets() and count()/sum()/max(); false (and unchanged) when the
+  // parts disagree (bucket counts not summing to n).
+  bool restore(const std::array<std::uint64_t, kBuckets>& counts, std::uint64_t n, std::int64_t sum,
+               std::int64_t max) {
+    std::uint64_t total = 0;
+    for (std::uint64_t c : counts) total += c;
+    if (total != n) return false;
+    counts_ = counts;
+    n_ = n;
+    sum_ = sum;
+    max_ = max;
+    return true;
+  }
+
   // Smallest bucket lower bound whose cumulative count reaches fraction q of the samples.
   std::int64_t percentile(double q) const {
     if (n_ == 0) return 0;

@@ -105,6 +105,13 @@ class Engine {
   const std::vector<Span>& spans() const { return spans_; }
   std::size_t memo_size() const { return memo_.size(); }
   void clear_memo() { memo_.clear(); }
+  // A memoised result (nullptr when absent), and the insertion of one computed by another engine
+  // of the same configuration (an existing entry is kept: one signature, one result).
+  const KernelResult* memo_entry(const std::string& signature) const {
+    auto it = memo_.find(signature);
+    return it == memo_.end() ? nullptr : &it->second;
+  }
+  bool memo_insert(const std::string& signature, KernelResult r) { return memo_.emplace(signature, std::move(r)).second; }
   void set_interrupt(std::function<bool()> poll) { interrupted_ = std::move(poll); }
   const EngineConfig& config() const { return cfg_; }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__version__ = "0.1.0"  # before the submodules: memo_store keys its cache by it
+
 from h2m2 import engine, hardware, memory, models, policies, presets, requests, result, workload
 from h2m2.policies import EpochState, Mapping, MappingError, Policy
 from h2m2.requests import RequestStream
@@ -29,4 +31,3 @@ __all__ = [
     "workload",
 ]
 
-__version__ = "0.1.0"

@@ -9,19 +9,29 @@ results. Fidelity (``docs/fidelity.md``):
 * ``"sampled"`` (default): each kernel alone until its request rate is steady, then the middle of
   the kernel is skipped at that rate and its last tiles simulated again; memoised by signature;
 * ``"analytic"``: roofline with the bandwidth efficiency measured by the sampled model.
+
+``memo_store`` (a :class:`~h2m2.memo_store.KernelMemoStore`) extends the ``sampled`` memo beyond
+one engine: before a run, kernels missing from the engine's memo are looked up in the store;
+after it, the kernels the engine simulated are written to it. Processes (or machines) sharing the
+store's directory then simulate each kernel once.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from h2m2.hardware import VECTOR_OPS, SystemSpec
+
+if TYPE_CHECKING:  # memo_store imports the package's version, so not at import time
+    from h2m2.memo_store import KernelMemoStore
 
 __all__ = [
     "FIDELITIES",
@@ -291,6 +301,10 @@ class Engine:
         Keep spans for :meth:`write_timeline` (default False).
     sample_tolerance
         ``sampled``: relative agreement of the two halves of the steady window (default 0.01).
+    memo_store
+        ``sampled``: an on-disk kernel memo shared with other engines of the same system
+        configuration (default None). The store's scope must stand for this system: signatures
+        name devices by index, not by configuration.
 
     Example
     -------
@@ -303,6 +317,7 @@ class Engine:
     fidelity: str = "sampled"
     record_timeline: bool = False
     sample_tolerance: float = 0.01
+    memo_store: KernelMemoStore | None = None
     _core: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -386,8 +401,43 @@ class Engine:
         KeyboardInterrupt
             On Ctrl-C (checked periodically while the engine runs).
         """
-        res = self._core.run_program(self._program(program), round(start_ns * 1000))
+        prog = self._program(program)
+        loaded = self._memo_load(prog)
+        res = self._core.run_program(prog, round(start_ns * 1000))
+        self._memo_save(loaded)
         return [_sublayer_result(r, self.fidelity) for r in res]
+
+    def _memo_load(self, program: list[dict[str, Any]]) -> list[str]:
+        """Fill the engine's memo from ``memo_store`` for the program's kernels; returns the
+        signatures neither had (the kernels this run simulates)."""
+        if self.memo_store is None or self.fidelity != "sampled":
+            return []
+        missing: list[str] = []
+        for s in program:
+            for k in s["kernels"]:
+                sig = k["signature"]
+                if not sig or sig in missing or self._core.memo_get(sig) is not None:
+                    continue
+                value = self.memo_store.get(sig)
+                if value is None or not self._memo_put(sig, value):
+                    missing.append(sig)
+        return missing
+
+    def _memo_put(self, signature: str, value: dict[str, Any]) -> bool:
+        """Insert a stored entry; a malformed one (another build, a damaged file) is a miss."""
+        try:
+            entry = base64.b64decode(value["kernel"], validate=True)
+            return bool(self._core.memo_put(signature, entry))
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            return False
+
+    def _memo_save(self, signatures: Iterable[str]) -> None:
+        if self.memo_store is None:
+            return
+        for sig in signatures:
+            entry = self._core.memo_get(sig)
+            if entry is not None:
+                self.memo_store.put(sig, {"kernel": base64.b64encode(entry).decode("ascii")})
 
     def run_epochs(
         self,
@@ -400,12 +450,19 @@ class Engine:
         returning ``None`` or an empty program stops early.
         """
 
+        loaded: list[str] = []
+
         def callback(state: dict[str, Any]) -> list[dict[str, Any]] | None:
             previous = [_sublayer_result(r, self.fidelity) for r in state["previous"]]
             prog = next_program(int(state["epoch"]), previous)
-            return self._program(prog) if prog else None
+            if not prog:
+                return None
+            out = self._program(prog)
+            loaded.extend(self._memo_load(out))
+            return out
 
         out = self._core.run_epochs(epochs, callback)
+        self._memo_save(loaded)
         return [[_sublayer_result(r, self.fidelity) for r in epoch] for epoch in out]
 
     def bandwidth_efficiency(self, device: int) -> float:

@@ -111,6 +111,7 @@ import numpy as np
 from h2m2.dram.standard import COMMAND_NAMES
 from h2m2.engine import FIDELITIES, Engine, Kernel, KernelResult, Sublayer, SublayerResult
 from h2m2.hardware import SystemSpec
+from h2m2.memo_store import KernelMemoStore
 from h2m2.memory import AddressSpace, CapacityError, DeviceMemory, MigrationPlan
 from h2m2.models import ModelSpec
 from h2m2.requests import LiveBatch, RequestStream
@@ -869,7 +870,9 @@ class _Run:
             kernels=tuple(records),
         )
 
-    def _run_one(self, sub: Sublayer, start_ns: float, engine: Engine | None = None) -> SublayerResult:
+    def _run_one(
+        self, sub: Sublayer, start_ns: float, engine: Engine | None = None
+    ) -> SublayerResult:
         eng = engine or self.engine
         eng.set_page_tables(self.sim.tables())
         return eng.run([sub], start_ns=start_ns)[0]
@@ -1026,13 +1029,15 @@ class _Run:
         # in sampled mode they run at cycle level, whole when small, else as reference copies.
         copy_engine = (
             _engine(self.system, "cycle", self.sim.tables(), False)
-            if self.fidelity == "sampled" else self.engine
+            if self.fidelity == "sampled"
+            else self.engine
         )
         if self.fidelity != "sampled" or max(whole) <= S:
             self.sim.reset()
             plans = self._migration_kernels(whole, pages, f"{whole[0]}+{whole[1]}")
-            res = self._run_one(Sublayer("migration", tuple(p.kernel for p in plans)), start,
-                                copy_engine)
+            res = self._run_one(
+                Sublayer("migration", tuple(p.kernel for p in plans)), start, copy_engine
+            )
             done = [self._analytic_fix(p, k) for p, k in zip(plans, res.kernels, strict=True)]
             return plans, done, max(k.time_ns for k in done) + res.barrier_ns
         refs = []
@@ -1041,8 +1046,12 @@ class _Run:
             sizes = (size if pages[0] else 0, size if pages[1] else 0)
             plans = self._migration_kernels(sizes, pages, "reference")
             refs.append(
-                (plans, self._run_one(Sublayer("migration", tuple(p.kernel for p in plans)), start,
-                                      copy_engine))
+                (
+                    plans,
+                    self._run_one(
+                        Sublayer("migration", tuple(p.kernel for p in plans)), start, copy_engine
+                    ),
+                )
             )
         (plans, full), (_, half) = refs
         results: list[KernelResult] = []
@@ -1315,6 +1324,7 @@ def simulate(
     seed: int = 0,
     record_timeline: str | Path | None = None,
     activation_reserve_bytes: int | Sequence[int] | None = None,
+    memo: KernelMemoStore | None = None,
 ) -> Result:
     """Simulate decode iterations of ``model`` on ``system`` under a mapping policy.
 
@@ -1350,6 +1360,12 @@ def simulate(
     activation_reserve_bytes
         Bytes per device (one int for all, or one per device) kept out of the model data for
         activations (default None: 2 x the largest one-layer sublayer activation, in pages).
+    memo
+        ``sampled``: a :class:`h2m2.memo_store.KernelMemoStore` shared with other runs, in this
+        process or others, on the same system configuration (default None). Kernels found in it
+        are not simulated again; kernels this run simulates are added to it. Its scope must
+        stand for ``system`` (:func:`h2m2.sweep` scopes it by a digest of the system). The
+        results are the same with or without it.
 
     Returns
     -------
@@ -1389,4 +1405,10 @@ def simulate(
         record_timeline=record_timeline,
         activation_reserve_bytes=activation_reserve_bytes,
     )
-    return run.execute()
+    if memo is not None and not isinstance(memo, KernelMemoStore):
+        raise ValueError(f"simulate: memo={memo!r} must be a KernelMemoStore or None")
+    run.engine.memo_store = memo
+    try:
+        return run.execute()
+    finally:
+        run.engine.memo_store = None  # the engine is cached per thread; the store is this run's

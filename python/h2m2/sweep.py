@@ -102,7 +102,9 @@ only, so workers need no shared file system. The point function and :class:`Poin
 
 Shared kernel memo: each point gets ``memo_dir`` (default ``OUT/_memo``) and :meth:`Point.memo`
 opens a :class:`~h2m2.memo_store.KernelMemoStore` scoped to the point's system; :func:`run_point`
-passes it to :func:`h2m2.simulate` as ``memo=`` once simulate accepts that argument.
+passes it to :func:`h2m2.simulate` as ``memo=``, so a kernel one point simulated (``sampled``) is
+read back by every later point with the same system, in any process. Workers without a shared
+file system each keep their own copy of the directory (a per-machine memo).
 
 Results
 -------
@@ -1331,9 +1333,9 @@ def run_point(point: Point) -> dict[str, Any]:
 
     Calls ``h2m2.simulate(system, model, **run options, **params)`` and returns
     :func:`result_metrics` of the result. A per-request ``seq_len`` list becomes
-    ``requests=[Request(i, prompt_len=L)]`` (``batch``, if given, must equal its length). When
-    simulate accepts a ``memo`` argument, it gets the sweep's shared
-    :class:`~h2m2.memo_store.KernelMemoStore` (scoped to the point's system).
+    ``requests=[Request(i, prompt_len=L)]`` (``batch``, if given, must equal its length). With a
+    ``memo_dir``, simulate gets the sweep's shared :class:`~h2m2.memo_store.KernelMemoStore`
+    (scoped to the point's system) as ``memo``.
 
     Parameters
     ----------
@@ -1368,7 +1370,7 @@ def run_point(point: Point) -> dict[str, Any]:
             raise ValueError(f"batch={batch} but seq_len lists {len(lengths)} request lengths")
         del kwargs["seq_len"]
         kwargs["requests"] = [Request(i, prompt_len=n) for i, n in enumerate(lengths)]
-    if point.memo_dir and "memo" in inspect.signature(simulate).parameters:
+    if point.memo_dir:
         kwargs["memo"] = point.memo()
     return result_metrics(simulate(point.system(), point.model(), **kwargs))
 
