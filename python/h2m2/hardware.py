@@ -57,7 +57,8 @@ class NpuSpec:
     sa_rows, sa_cols
         Weight-stationary systolic array per core (default 128 x 128).
     mv_lanes, mv_width
-        Matrix-vector unit: lanes, each a ``mv_width``-wide dot product per cycle (default 32 x 128).
+        Matrix-vector unit: lanes, each a ``mv_width``-wide dot product per cycle
+        (default 32 x 128).
     vector_width
         Vector-unit elements per cycle (OPEN; default 128).
     sfu_width
@@ -157,7 +158,8 @@ class MmuSpec:
             raise ValueError(f"MmuSpec: page_bytes={self.page_bytes} must be a power of two")
         if self.tlb_ways < 0 or (self.tlb_ways and self.tlb_entries % self.tlb_ways):
             raise ValueError(
-                f"MmuSpec: tlb_ways={self.tlb_ways} must be 0 or divide tlb_entries={self.tlb_entries}"
+                f"MmuSpec: tlb_ways={self.tlb_ways} must be 0 or divide "
+                f"tlb_entries={self.tlb_entries}"
             )
 
     def to_config(self) -> dict[str, Any]:

@@ -215,7 +215,8 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
         capture_output=True, text=True, timeout=120,
         # a sanitizer build needs its runtime preloaded in the child too
         env={"PYTHONPATH": str(PYTHON_DIR), "PATH": "/usr/bin:/bin",
-             **{k: v for k, v in os.environ.items() if k in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}},
+             **{k: v for k, v in os.environ.items()
+                if k in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}},
     )
 
 

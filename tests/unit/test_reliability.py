@@ -54,7 +54,8 @@ def test_ctrl_c_stops_a_long_dram_run_cleanly() -> None:
         from h2m2.dram import MemorySystem
         mem = MemorySystem("LPDDR5", channels=1)
         n = 50_000_000
-        addr = np.random.default_rng(0).integers(0, mem.capacity_bytes // 32, n, dtype=np.uint64) * np.uint64(32)
+        rng = np.random.default_rng(0)
+        addr = rng.integers(0, mem.capacity_bytes // 32, n, dtype=np.uint64) * np.uint64(32)
         print("READY", flush=True)
         t0 = time.perf_counter()
         try:

@@ -218,7 +218,8 @@ def test_lpddr5_6400_cycles() -> None:
     assert _row(spec, "tRTP", "RD", "PRE") == 8
     # nRTW = RL + BL/n + RU(tWCKDQO / tCK) + 1 - WL = 17 + 2 + 2 + 1 - 9
     assert _row(spec, "tRTW", "RD", "WR") == 13
-    # refresh: tREFI 3.906 us = 3124 CK (an interval, rounded down: 3124.8); tRFCab(16 Gb) 280 ns = 224 CK; tpbR2ACT 7.5 ns = 6 CK
+    # refresh: tREFI 3.906 us = 3124 CK (an interval, rounded down: 3124.8);
+    # tRFCab(16 Gb) 280 ns = 224 CK; tpbR2ACT 7.5 ns = 6 CK
     assert (c["nREFI"], c["nRFC"], c["nRFCpb"], c["nPBR2ACT"]) == (3124, 224, 112, 6)
 
 

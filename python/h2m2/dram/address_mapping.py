@@ -25,7 +25,8 @@ class AddressMapping:
     Parameters
     ----------
     order
-        Field names from most to least significant (default ``row-rank-bank-column-bankgroup-channel``:
+        Field names from most to least significant (default
+        ``row-rank-bank-column-bankgroup-channel``:
         consecutive column commands go to different channels, then bank groups, so a stream is never
         held to tCCD_L).
     xor_bank

@@ -1,8 +1,9 @@
 """The command log: every DRAM command the controllers issued, as a numpy structured array.
 
-Columns: ``time`` (command clock cycles since the start of the run), ``channel`` (scheduled channel
-index in the memory system), ``rank``, ``bankgroup``, ``bank`` (bank inside its bank group), ``row``,
-``column`` (column-command index inside the row) and ``command`` (:class:`h2m2.dram.Command`).
+Columns: ``time`` (command clock cycles since the start of the run), ``channel`` (scheduled
+channel index in the memory system), ``rank``, ``bankgroup``, ``bank`` (bank inside its bank
+group), ``row``, ``column`` (column-command index inside the row) and ``command``
+(:class:`h2m2.dram.Command`).
 Rank-wide commands (PREA, REFab) carry bankgroup = bank = -1; commands without a row or column
 carry -1 there. Rows appear in issue order (by time, then channel).
 """

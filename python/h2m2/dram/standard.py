@@ -46,7 +46,7 @@ __all__ = [
 
 
 class Command(IntEnum):
-    """DRAM commands understood by the engine (the order is shared with ``cpp/dram/command.hpp``)."""
+    """DRAM commands understood by the engine (order shared with ``cpp/dram/command.hpp``)."""
 
     ACT = 0
     PRE = 1
@@ -430,7 +430,8 @@ class DeviceSpec:
                 if lat >= refresh_gap:
                     raise ValueError(
                         f"{self.name}: constraint {c.name} latency {c.latency}={lat} CK must be "
-                        f"below tREFI - tRFC = {refresh_gap} CK (a refresh would interrupt it forever)"
+                        f"below tREFI - tRFC = {refresh_gap} CK "
+                        "(a refresh would interrupt it forever)"
                     )
         for c in self.constraints:
             if c.scope not in SCOPE_NAMES:
@@ -461,7 +462,8 @@ class DeviceSpec:
             value = eval(c.latency, {"__builtins__": {"max": max, "min": min}}, dict(cyc))
         except NameError as exc:
             raise ValueError(
-                f"{self.name}: constraint {c.name}: latency {c.latency!r} uses an unknown timing ({exc})"
+                f"{self.name}: constraint {c.name}: latency {c.latency!r} uses an unknown "
+                f"timing ({exc})"
             ) from None
         except (SyntaxError, TypeError, ArithmeticError) as exc:
             raise ValueError(
