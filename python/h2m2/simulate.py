@@ -1015,9 +1015,11 @@ class _Run:
     ) -> tuple[list[_KernelPlan], list[KernelResult], float]:
         """Run the migration copies; returns plans, results (whole copies) and the time, ns.
 
-        ``cycle`` and ``analytic``: the whole copies, both directions at once. ``sampled``: per
-        direction (copies up to S = ``_COPY_SAMPLE_BYTES`` run whole at cycle level) two
-        reference copies of S and S/2, each simulated in full at cycle level, give the
+        ``cycle`` and ``analytic``: the whole copies, both directions at once, when both fit
+        in each memory at once (each holds one copy's source and the other's destination).
+        ``sampled``, and larger copies in the other modes: per direction (copies up to S =
+        ``_COPY_SAMPLE_BYTES`` run whole at cycle level) two reference copies of S and S/2, each
+        simulated in full at cycle level (``sampled``) or in the run's own fidelity, give the
         start-up and the steady rate of a copy; a copy of B bytes takes ``t(S) + (B - S) x
         (t(S) - t(S/2)) / (S/2)`` and its counters are the S copy's scaled to B.
         """
@@ -1032,13 +1034,16 @@ class _Run:
             if self.fidelity == "sampled"
             else self.engine
         )
-        if self.fidelity != "sampled" or max(whole) <= S:
+        frames = min(d.capacity_bytes for d in self.system.devices) // P
+        fits = sum(pages) <= frames
+        if max(whole) <= S or (self.fidelity != "sampled" and fits):
             self.sim.reset()
             plans = self._migration_kernels(whole, pages, f"{whole[0]}+{whole[1]}")
             res = self._run_one(
                 Sublayer("migration", tuple(p.kernel for p in plans)), start, copy_engine
             )
-            done = [self._analytic_fix(p, k) for p, k in zip(plans, res.kernels, strict=True)]
+            fixed = [self._analytic_fix(p, k) for p, k in zip(plans, res.kernels, strict=True)]
+            done = self._shared(fixed)
             return plans, done, max(k.time_ns for k in done) + res.barrier_ns
         refs = []
         for size in (S, S // 2):
@@ -1053,9 +1058,11 @@ class _Run:
                     ),
                 )
             )
-        (plans, full), (_, half) = refs
+        (plans, full), (half_plans, half) = refs
         results: list[KernelResult] = []
-        for p, k, h in zip(plans, full.kernels, half.kernels, strict=True):
+        fulls = [self._analytic_fix(p, k) for p, k in zip(plans, full.kernels, strict=True)]
+        halves = [self._analytic_fix(p, k) for p, k in zip(half_plans, half.kernels, strict=True)]
+        for p, k, h in zip(plans, fulls, halves, strict=True):
             b = whole[0] if p.remote_bytes else whole[1]
             rate_ns_per_byte = max(k.time_ns - h.time_ns, 0.0) / (S - S // 2)
             scale = b / S
@@ -1071,7 +1078,28 @@ class _Run:
             )
             p.remote_bytes = round(p.remote_bytes * scale)
             p.remote_write_bytes = round(p.remote_write_bytes * scale)
+        results = self._shared(results)
         return plans, results, max(k.time_ns for k in results) + full.barrier_ns
+
+    def _shared(self, results: list[KernelResult]) -> list[KernelResult]:
+        """``analytic`` times each kernel alone; kernels that run at once on one device (the two
+        directions of a migration, both driven by one chip) share its memory and cores. Under
+        fair sharing, n kernels whose alone times sort as t1 <= ... <= tn end the i-th at
+        t1 + ... + t(i-1) + (n - i + 1) x ti. The other fidelities simulate the sharing."""
+        if self.fidelity != "analytic":
+            return results
+        out = list(results)
+        for d in {k.device for k in results}:
+            mine = sorted(
+                (i for i, k in enumerate(results) if k.device == d),
+                key=lambda i: results[i].time_ns,
+            )
+            before = 0.0
+            for j, i in enumerate(mine):
+                t = results[i].time_ns
+                out[i] = dataclasses.replace(results[i], time_ns=before + (len(mine) - j) * t)
+                before += t
+        return out
 
     def _analytic_fix(self, p: _KernelPlan, k: KernelResult) -> KernelResult:
         """``analytic`` ignores addresses: charge remote bytes at the link / remote rate."""

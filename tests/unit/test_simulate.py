@@ -720,3 +720,26 @@ def test_gpt3_h2m2_beats_lpddr_only() -> None:
     assert split["attention"] > 0  # attention gets HBM first
     for rec in (r.records[0], base.records[0]):
         assert rec.energy_per_token_J > 0
+
+
+def test_a_swap_larger_than_either_memory_can_stage_is_timed_by_reference_copies() -> None:
+    """Moving 12.7 GB each way needs 25 GB of copy buffers per memory at once: more than a 16 GB
+    HBM holds, so ``analytic`` times the swap from reference copies; with a 32 GB HBM the whole
+    copies run. Both give the same time, and no less than the LPDDR traffic at peak bandwidth."""
+    pol = [(30, 0, 0), (0, 0, 10)]  # 30 qkv heads out of HBM, 10 fc units in: 12.7 GB each way
+    recs = {}
+    for gb in (16, 32):
+        system = presets.h2m2(hbm_capacity_gb=gb)
+        r = h2m2.simulate(
+            system, GPT3, batch=8, seq_len=256, policy=Scripted(pol), iterations=2,
+            fidelity="analytic",
+        )
+        assert r.complete, r.error
+        recs[gb] = r.records[1].migration
+    small, big = recs[16], recs[32]
+    assert small.bytes_by_direction == big.bytes_by_direction
+    b0, b1 = small.bytes_by_direction
+    assert b0 + b1 > 16 * 2**30 > max(b0, b1) > 0
+    assert small.time_ns == pytest.approx(big.time_ns, rel=0.01)
+    lpddr = presets.h2m2().devices[1]
+    assert small.time_ns >= (b0 + b1) / lpddr.peak_GBps  # reads + writes in the LPDDR

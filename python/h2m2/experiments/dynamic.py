@@ -6,6 +6,11 @@ FlexGen-style static vs Oracle, same seed (same request sequence) for all three.
 Output: ``dynamic.csv`` (iteration, policy, iteration_time_s, migration_time_s, kv_tokens; one
 row per iteration and policy, then a summary row per policy with ``iteration = "mean"``: mean
 iteration time, summed migration time, mean KV tokens), ``dynamic.png``.
+
+The Oracle is the best mapping of each iteration with no abstraction cost (spec section 6): it
+remaps freely every iteration, so its ``iteration_time_s`` excludes the migration its remapping
+would cost; ``migration_time_s`` still shows what the simulator timed for those moves. H2M2 and
+FlexGen pay their migrations.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ def tables(cfg: Config, look: Lookup) -> dict[str, pd.DataFrame]:
         times = r.get("times", [])
         mig = r.get("migration", [0.0] * len(times))
         kv = r.get("kv_tokens", [0] * len(times))
+        if p == "oracle":  # no abstraction cost: remapping is free
+            times = [t - mg for t, mg in zip(times, mig, strict=True)]
         for i, (t, mg, k) in enumerate(zip(times, mig, kv, strict=True)):
             rows.append({"iteration": i, "policy": p, "iteration_time_s": t,
                          "migration_time_s": mg, "kv_tokens": k})
@@ -101,7 +108,9 @@ def section(cfg: Config, frames: dict[str, pd.DataFrame]) -> str:
            "faster than H2M2 on average: the paper's finding (H2M2 beats the static placement) "
            "does not hold here."),
         (f"H2M2 is {100 * (mean['h2m2'] / mean['oracle'] - 1):+.1f}% vs the Oracle (paper: "
-         "close to the Oracle; our Oracle optimises the cost model, see the overheads section)."
+         "close to the Oracle). The Oracle remaps every iteration for free (its "
+         f"{mig['oracle'] * 1e3:.0f} ms of timed migration is not charged); it optimises the "
+         "cost model's ideal times, see the overheads section."
          if mean["oracle"] == mean["oracle"] else
          "H2M2 vs Oracle: n/a (the Oracle run failed; its error is listed at the top of the "
          "report)."),
