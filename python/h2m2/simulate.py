@@ -99,6 +99,7 @@ Spec: ../shared/spec/h2m2.md sections 3-6; issue 4 ("Top-level API", "Multi-iter
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Sequence
@@ -724,6 +725,7 @@ class _Run:
                         capacity_bytes=self.capacity,
                         previous=previous,
                         kernel_times_ns=dict(times),
+                        measure_split_times=functools.partial(self._measure_split_times, it),
                     )
                 except Exception as exc:
                     raise self.fail(e, f"could not build the epoch state: {exc}") from exc
@@ -929,6 +931,25 @@ class _Run:
         ex = self._exchange(it, s, mapping)
         ar_ns = self._allreduce_ns(it, s)
         return Sublayer(s, tuple(p.kernel for p in plans), exchange_bytes=ex), plans, ar_ns
+
+    def _measure_split_times(self, it: DecodeIteration) -> dict[tuple[str, int], list[float]]:
+        """For EpochState.measure_split_times: every device's kernel time with k = 0 .. N units
+        of every sublayer, simulated one kernel at a time in ``analytic`` fidelity."""
+        engine = _engine(self.system, "analytic", self.sim.tables(), False)
+        out: dict[tuple[str, int], list[float]] = {}
+        for s in SUBLAYERS:
+            sub = it.sublayer(s)
+            big_n = sub.units
+            for d in range(self.n_dev):
+                times = [0.0]
+                for k in range(1, big_n + 1):
+                    self.sim.reset()
+                    plan = self._local_kernel(sub, d, k, 0 if d == 0 else big_n - k)
+                    res = self._run_one(Sublayer(s, (plan.kernel,)), 0.0, engine)
+                    times.append(res.kernels[0].time_ns)
+                out[(s, d)] = times
+        self.sim.reset()
+        return out
 
     def _local_kernel(self, sub: WorkSublayer, device: int, units: int, start: int) -> _KernelPlan:
         kd = sub.kernel_for(units, start=start)

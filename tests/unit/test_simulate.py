@@ -743,3 +743,51 @@ def test_a_swap_larger_than_either_memory_can_stage_is_timed_by_reference_copies
     assert small.time_ns == pytest.approx(big.time_ns, rel=0.01)
     lpddr = presets.h2m2().devices[1]
     assert small.time_ns >= (b0 + b1) / lpddr.peak_GBps  # reads + writes in the LPDDR
+
+
+def _kernel_sum_ns(r: h2m2.Result) -> float:
+    """One layer's kernel time: per sublayer the slower device's kernel (what a split costs)."""
+    f = r.to_frame().iloc[0]
+    return sum(max(f[f"{s}_hbm_kernel_ns"], f[f"{s}_lpddr_kernel_ns"]) for s in SUBLAYERS)
+
+
+def test_the_oracle_is_the_best_split_of_the_simulator_itself() -> None:
+    """Under simulate the Oracle searches measured kernel times: no other split, by any policy
+    or drawn at random, gives a smaller one-layer kernel time in the same (analytic) simulation;
+    the cost-model Oracle is not optimal there."""
+    system, kw = presets.h2m2(), {"batch": 8, "seq_len": 512, "fidelity": "analytic"}
+    oracle = h2m2.simulate(system, TOY, policy="oracle", **kw)
+    best = _kernel_sum_ns(oracle)
+    rng = np.random.default_rng(0)
+    splits = [tuple(int(x) for x in rng.integers(0, 9, 3)) for _ in range(12)]
+    rivals = [*h2m2.policies.names(), *(Scripted([s]) for s in splits)]
+    for pol in rivals:
+        if pol in ("lpddr_only", "hbm_only", "hierarchical"):
+            continue  # not head-aware splits of this system
+        other = h2m2.simulate(system, TOY, policy=pol, **kw)
+        assert best <= _kernel_sum_ns(other) * (1 + 1e-12), pol
+    # the measured tables are the run's own kernel times at the chosen split
+    seen: list[dict[tuple[str, int], list[float]]] = []
+
+    class Recording(h2m2.policies.Oracle):
+        def on_epoch(self, state: EpochState) -> Mapping:
+            assert state.measure_split_times is not None
+            seen.append(state.measure_split_times())
+            return super().on_epoch(state)
+
+    again = h2m2.simulate(system, TOY, policy=Recording(), **kw)
+    split, f = again.mappings[0].split, again.to_frame().iloc[0]
+    assert split == oracle.mappings[0].split
+    for s in SUBLAYERS:
+        n = split[s]
+        assert seen[0][(s, 0)][n] == pytest.approx(f[f"{s}_hbm_kernel_ns"], rel=1e-12)
+        assert seen[0][(s, 1)][8 - n] == pytest.approx(f[f"{s}_lpddr_kernel_ns"], rel=1e-12)
+        assert seen[0][(s, 0)][0] == seen[0][(s, 1)][0] == 0.0
+    model_oracle = h2m2.policies.Oracle(time_tables="cost_model")
+    by_model = h2m2.simulate(system, GPT3, batch=32, seq_len=2048, policy=model_oracle,
+                             fidelity="analytic")
+    measured = h2m2.simulate(system, GPT3, batch=32, seq_len=2048, policy="oracle",
+                             fidelity="analytic")
+    assert _kernel_sum_ns(measured) < _kernel_sum_ns(by_model)
+    with pytest.raises(ValueError, match="time_tables"):
+        h2m2.policies.Oracle(time_tables="measured")

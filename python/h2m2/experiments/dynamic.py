@@ -35,8 +35,15 @@ def iterations(cfg: Config) -> int:
 
 
 def _pt(cfg: Config, policy: str) -> Spec:
-    return point(MODEL, policy=policy, batch=BATCH, stream=STREAM, iterations=iterations(cfg),
-                 fidelity=cfg.fidelity, seed=0)
+    return point(
+        MODEL,
+        policy=policy,
+        batch=BATCH,
+        stream=STREAM,
+        iterations=iterations(cfg),
+        fidelity=cfg.fidelity,
+        seed=0,
+    )
 
 
 def points(cfg: Config) -> list[Spec]:
@@ -54,8 +61,15 @@ def tables(cfg: Config, look: Lookup) -> dict[str, pd.DataFrame]:
         if p == "oracle":  # no abstraction cost: remapping is free
             times = [t - mg for t, mg in zip(times, mig, strict=True)]
         for i, (t, mg, k) in enumerate(zip(times, mig, kv, strict=True)):
-            rows.append({"iteration": i, "policy": p, "iteration_time_s": t,
-                         "migration_time_s": mg, "kv_tokens": k})
+            rows.append(
+                {
+                    "iteration": i,
+                    "policy": p,
+                    "iteration_time_s": t,
+                    "migration_time_s": mg,
+                    "kv_tokens": k,
+                }
+            )
         n = len(times)
         summary.append(
             {
@@ -103,22 +117,33 @@ def section(cfg: Config, frames: dict[str, pd.DataFrame]) -> str:
     text = [
         f"{n} iterations, same request stream (seed 0) for every policy.",
         f"FlexGen-style static placement is {abs(100 * (mean['flexgen'] / mean['h2m2'] - 1)):.1f}% "
-        + ("slower than H2M2 on average (H2M2 better, as in the paper)."
-           if mean["flexgen"] > mean["h2m2"] else
-           "faster than H2M2 on average: the paper's finding (H2M2 beats the static placement) "
-           "does not hold here."),
-        (f"H2M2 is {100 * (mean['h2m2'] / mean['oracle'] - 1):+.1f}% vs the Oracle (paper: "
-         "close to the Oracle). The Oracle remaps every iteration for free (its "
-         f"{mig['oracle'] * 1e3:.0f} ms of timed migration is not charged); it optimises the "
-         "cost model's ideal times, see the overheads section."
-         if mean["oracle"] == mean["oracle"] else
-         "H2M2 vs Oracle: n/a (the Oracle run failed; its error is listed at the top of the "
-         "report)."),
+        + (
+            "slower than H2M2 on average (H2M2 better, as in the paper)."
+            if mean["flexgen"] > mean["h2m2"]
+            else "faster than H2M2 on average: the paper's finding (H2M2 beats the static placement) "
+            "does not hold here."
+        ),
+        (
+            f"H2M2 is {100 * (mean['h2m2'] / mean['oracle'] - 1):+.1f}% vs the Oracle (paper: "
+            "close to the Oracle). The Oracle remaps every iteration for free (its "
+            f"{mig['oracle'] * 1e3:.0f} ms of timed migration is not charged); it optimises the "
+            "cost model's ideal times, see the overheads section."
+            if mean["oracle"] == mean["oracle"]
+            else "H2M2 vs Oracle: n/a (the Oracle run failed; its error is listed at the top of the "
+            "report)."
+        ),
         f"H2M2 spent {mig['h2m2'] * 1e3:.2f} ms in page migration over the run "
         f"({100 * mig['h2m2'] / (mean['h2m2'] * n):.2f}% of its run time).",
     ]
     return "\n".join(
-        ["Summary (mean iteration time; migration summed over the run):", "",
-         md_table(summ), "", "Per-iteration times are in dynamic.csv and dynamic.png.", "",
-         "**Comparison.** The paper shows this experiment as a time series only. " + " ".join(text)]
+        [
+            "Summary (mean iteration time; migration summed over the run):",
+            "",
+            md_table(summ),
+            "",
+            "Per-iteration times are in dynamic.csv and dynamic.png.",
+            "",
+            "**Comparison.** The paper shows this experiment as a time series only. "
+            + " ".join(text),
+        ]
     )

@@ -31,8 +31,15 @@ SYSTEM_LABELS = ("lpddr_only", "h2m2", "hbm_tp8")
 
 def _pt(cfg: Config, s: int, label: str) -> Spec:
     if label == "hbm_tp8":
-        return point(MODEL, policy="hbm_only", batch=MODELS[MODEL][0], seq_len=s,
-                     fidelity=cfg.fidelity, kind="hbm_tp", tp=8)
+        return point(
+            MODEL,
+            policy="hbm_only",
+            batch=MODELS[MODEL][0],
+            seq_len=s,
+            fidelity=cfg.fidelity,
+            kind="hbm_tp",
+            tp=8,
+        )
     return system_point(cfg, MODEL, s, label)
 
 
@@ -52,8 +59,14 @@ def tables(cfg: Config, look: Lookup) -> dict[str, pd.DataFrame]:
     rows = []
     for lab in SYSTEM_LABELS:
         e = mean_or_nan(acc[lab]["e"])
-        rows.append({"system": lab, "speedup": mean_or_nan(acc[lab]["sp"]),
-                     "energy_per_token_J": e, "energy_rel": e / e_base})
+        rows.append(
+            {
+                "system": lab,
+                "speedup": mean_or_nan(acc[lab]["sp"]),
+                "energy_per_token_J": e,
+                "energy_rel": e / e_base,
+            }
+        )
     return {"energy": pd.DataFrame(rows)}
 
 

@@ -41,8 +41,13 @@ def tables(cfg: Config, look: Lookup) -> dict[str, pd.DataFrame]:
         for p in POLICIES:
             t = look.time(_pt(cfg, s, p))
             rows.append(
-                {"model": MODEL, "seq_len": s, "policy": p, "iteration_time_s": t,
-                 "speedup": base / t}
+                {
+                    "model": MODEL,
+                    "seq_len": s,
+                    "policy": p,
+                    "iteration_time_s": t,
+                    "speedup": base / t,
+                }
             )
     return {"mapping_study": pd.DataFrame(rows)}
 
@@ -86,15 +91,21 @@ def section(cfg: Config, frames: dict[str, pd.DataFrame]) -> str:
     )
     text.append(
         f"FlexGen-style static LP averages {avg['flexgen']:.2f}x vs {best_head:.2f}x head-aware "
-        + ("(worse, as in the paper)." if avg["flexgen"] < best_head else
-           "(NOT worse, unlike the paper).")
+        + (
+            "(worse, as in the paper)."
+            if avg["flexgen"] < best_head
+            else "(NOT worse, unlike the paper)."
+        )
     )
     order = sorted(("a_major", "q_major", "f_major"), key=lambda p: -avg[p])
     text.append(
         "Restricted searches rank "
         + " > ".join(f"{p} ({avg[p]:.2f}x)" for p in order)
-        + ("; attention-first is best, as the paper finds." if order[0] == "a_major" else
-           "; the paper finds attention-first (A-major) best, ours does not.")
+        + (
+            "; attention-first is best, as the paper finds."
+            if order[0] == "a_major"
+            else "; the paper finds attention-first (A-major) best, ours does not."
+        )
     )
     return "\n".join(
         [

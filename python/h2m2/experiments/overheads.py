@@ -100,12 +100,10 @@ def section(cfg: Config, frames: dict[str, pd.DataFrame]) -> str:
     if len(neg):
         text.append(
             "The solver part is negative for " + ", ".join(neg.model) + ": H2M2's greedy mapping "
-            "simulates faster than the Oracle's. Both policies optimise the same analytic cost "
-            "model (the Oracle exhaustively), so the Oracle is optimal for the cost model but "
-            "not for the simulated time; a negative value measures the cost model's error, not "
-            "a better-than-optimal solver. The paper reports H2M2 a few percent slower than its "
-            "Oracle; we cannot reproduce that split until the Oracle searches simulated times "
-            "(Oracle(time_tables=...))."
+            "simulates faster than the Oracle's. The Oracle searches kernel times measured in "
+            "analytic fidelity and ignores the activation exchange, so in another fidelity, or "
+            "where exchanges differ between splits, it is not a strict lower bound; a negative "
+            "value is that residue, not a better-than-optimal solver."
         )
     pos = df[(df.solver_pct >= 0)]
     if len(pos):

@@ -28,8 +28,11 @@ def _header(cfg: Config, stats: dict[str, Any]) -> list[str]:
         "(Hwang et al., arXiv 2504.14893) are in the columns labelled *paper*.",
         "",
         f"- **Run:** {mode} set; fidelity **{cfg.fidelity}** for every point"
-        + (" (the quick set's default; `--fidelity sampled` for the DRAM-sampled timing)"
-           if cfg.quick and cfg.fidelity == "analytic" else "")
+        + (
+            " (the quick set's default; `--fidelity sampled` for the DRAM-sampled timing)"
+            if cfg.quick and cfg.fidelity == "analytic"
+            else ""
+        )
         + ".",
         f"- **Machine time:** {stats['total_wall_s']:.1f} s wall for this invocation on "
         f"{os.cpu_count()} CPU(s) ({platform.machine()}, Python {platform.python_version()}); "

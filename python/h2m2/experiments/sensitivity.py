@@ -37,8 +37,11 @@ LPDDR_RATE, LPDDR_PEAK_GBPS = 8533.0, 546.112  # 32 x16 channels x 8533 MT/s
 #: knob -> (full values, quick values, default value)
 KNOBS: dict[str, tuple[tuple[float, ...], tuple[float, ...], float]] = {
     "hbm_capacity_gb": ((48, 96, 192), (48, 96, 192), 96),
-    "hbm_bandwidth_TBps": ((2.25, 2.5, HBM_PEAK_TBPS, 3.5, 4.0), (2.25, HBM_PEAK_TBPS, 4.0),
-                           HBM_PEAK_TBPS),
+    "hbm_bandwidth_TBps": (
+        (2.25, 2.5, HBM_PEAK_TBPS, 3.5, 4.0),
+        (2.25, HBM_PEAK_TBPS, 4.0),
+        HBM_PEAK_TBPS,
+    ),
     "lpddr_bandwidth_GBps": (
         tuple(round(f * LPDDR_PEAK_GBPS, 1) for f in (0.5, 0.75, 1.0, 1.25, 1.5)),
         tuple(round(f * LPDDR_PEAK_GBPS, 1) for f in (0.5, 1.0, 1.5)),
@@ -92,8 +95,14 @@ def tables(cfg: Config, look: Lookup) -> dict[str, pd.DataFrame]:
         for m in _models(cfg):
             base = look.time(baseline_point(cfg, m, SEQ[m]))
             for v in _values(cfg, k):
-                rows.append({"knob": k, "value": v, "model": m,
-                             "speedup": base / look.time(_pt(cfg, m, k, v))})
+                rows.append(
+                    {
+                        "knob": k,
+                        "value": v,
+                        "model": m,
+                        "speedup": base / look.time(_pt(cfg, m, k, v)),
+                    }
+                )
     return {"sensitivity": pd.DataFrame(rows)}
 
 
@@ -125,15 +134,22 @@ def section(cfg: Config, frames: dict[str, pd.DataFrame]) -> str:
     for k in KNOBS:
         d = df[df.knob == k]
         per_model = [
-            (float(dm.speedup.max() - dm.speedup.min()) / float(
-                dm[dm.value == KNOBS[k][2]].speedup.iloc[0]) if (dm.value == KNOBS[k][2]).any()
-             else float("nan"))
+            (
+                float(dm.speedup.max() - dm.speedup.min())
+                / float(dm[dm.value == KNOBS[k][2]].speedup.iloc[0])
+                if (dm.value == KNOBS[k][2]).any()
+                else float("nan")
+            )
             for _, dm in d.groupby("model")
         ]
         vals = [v for v in per_model if v == v]
-        spans.append({"knob": k, "range": f"{d.value.min():g}..{d.value.max():g}",
-                      "speedup span / default %": 100 * sum(vals) / len(vals) if vals else
-                      float("nan")})
+        spans.append(
+            {
+                "knob": k,
+                "range": f"{d.value.min():g}..{d.value.max():g}",
+                "speedup span / default %": 100 * sum(vals) / len(vals) if vals else float("nan"),
+            }
+        )
     sp = pd.DataFrame(spans).sort_values("speedup span / default %", ascending=False)
     order = list(sp.knob)
     text = [
@@ -141,10 +157,16 @@ def section(cfg: Config, frames: dict[str, pd.DataFrame]) -> str:
         "point): " + " > ".join(order) + ".",
         "Paper: HBM capacity matters most, LPDDR bandwidth and LPDDR-side compute matter, HBM "
         "bandwidth barely matters.",
-        ("HBM capacity matters most in ours too." if order[0] == "hbm_capacity_gb" else
-         f"In ours {order[0]} matters most, not HBM capacity."),
-        ("HBM bandwidth matters least in ours too." if order[-1] == "hbm_bandwidth_TBps" else
-         f"In ours {order[-1]} matters least (the paper: HBM bandwidth)."),
+        (
+            "HBM capacity matters most in ours too."
+            if order[0] == "hbm_capacity_gb"
+            else f"In ours {order[0]} matters most, not HBM capacity."
+        ),
+        (
+            "HBM bandwidth matters least in ours too."
+            if order[-1] == "hbm_bandwidth_TBps"
+            else f"In ours {order[-1]} matters least (the paper: HBM bandwidth)."
+        ),
         "The spreads depend on the ranges chosen, which the paper gives only for capacity and "
         "HBM bandwidth.",
     ]

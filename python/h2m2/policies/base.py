@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import abc
 import operator
+from collections.abc import Callable, Sequence
 from collections.abc import Mapping as AbcMapping
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,13 @@ class EpochState:
         The mapping that ran last epoch (None at epoch 0).
     kernel_times_ns
         Last epoch's measured kernel time per ``(sublayer, device)`` in ns (empty at epoch 0).
+    measure_split_times
+        Under :func:`h2m2.simulate` (default None elsewhere): a function that times, for this
+        epoch's iteration, each device's one-layer kernel of every sublayer with k = 0 .. N of
+        its units (device 0 holds units 0 .. k-1, device 1 units N-k .. N-1) by simulating the
+        kernels in ``analytic`` fidelity, and returns ``{(sublayer, device): [N + 1 times in
+        ns]}`` (what :class:`~h2m2.policies.Oracle` takes as ``time_tables``). Each call runs
+        2 x (N_qkv + N_attention + N_fc) kernels.
 
     Raises
     ------
@@ -101,6 +108,9 @@ class EpochState:
     capacity_bytes: tuple[int, ...]
     previous: Mapping | None
     kernel_times_ns: dict[tuple[str, int], float] = field(repr=False)
+    measure_split_times: Callable[[], dict[tuple[str, int], list[float]]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         who = f"EpochState(epoch={self.epoch})"

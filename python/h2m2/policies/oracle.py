@@ -25,9 +25,13 @@ class Oracle(Policy):
 
     Documented choices:
 
-    - Time: one layer's ideal time of the cost model (sum over sublayers of the split time), or
-      of measured tables when ``time_tables`` is given. The whole space is evaluated with numpy
-      broadcasting (cut into blocks of at most 4M mappings).
+    - Time: one layer's time, the sum over sublayers of the split time ``max(T_0(n),
+      T_1(N - n))``. By default T is measured: under :func:`h2m2.simulate` the state offers
+      :attr:`EpochState.measure_split_times` (every split's kernels simulated in ``analytic``
+      fidelity), so the Oracle is the best mapping of the simulator itself, not of a model of
+      it. Without that (a state built outside a simulation), or with
+      ``time_tables="cost_model"``, T is the cost model's ideal time. The whole space is
+      evaluated with numpy broadcasting (cut into blocks of at most 4M mappings).
     - ``ignore_abstraction_costs=True`` (default, the paper's Oracle): no migration cost between
       epochs is charged when choosing, so each epoch gets the best mapping for its own (B, S)
       (the simulator still moves and times the pages it changes). With False, the choice
@@ -42,7 +46,9 @@ class Oracle(Policy):
     ignore_abstraction_costs
         Keyword-only; default True.
     time_tables
-        Keyword-only; default None (the cost model). Measured times of one layer in ns, keyed
+        Keyword-only; default None: measured by the simulator when the state can (see above),
+        else the cost model; ``"cost_model"``: always the cost model. Or measured times of one
+        layer in ns, keyed
         ``(sublayer, device)``: entry k is the time of the device's kernel when it holds k units
         (device 0: units 0 .. k-1, device 1: units N-k .. N-1), ``N + 1`` values. May be a
         callable ``state -> tables`` for runs over several epochs.
@@ -70,8 +76,13 @@ class Oracle(Policy):
         *,
         cost_model: CostModel | None = None,
         ignore_abstraction_costs: bool = True,
-        time_tables: TimeTables | Callable[[EpochState], TimeTables] | None = None,
+        time_tables: TimeTables | Callable[[EpochState], TimeTables] | str | None = None,
     ) -> None:
+        if isinstance(time_tables, str) and time_tables != "cost_model":
+            raise ValueError(
+                f"Oracle: time_tables={time_tables!r} must be None, 'cost_model', a mapping or "
+                "a callable"
+            )
         if not isinstance(ignore_abstraction_costs, bool):
             raise ValueError(
                 f"Oracle: ignore_abstraction_costs={ignore_abstraction_costs!r} must be a bool"
@@ -88,7 +99,15 @@ class Oracle(Policy):
         MappingError
             When nothing fits.
         """
-        tt = self.time_tables(state) if callable(self.time_tables) else self.time_tables
+        given = self.time_tables
+        tt: TimeTables | None
+        if given is None:
+            measure = state.measure_split_times
+            tt = measure() if measure is not None else None
+        elif isinstance(given, str):  # "cost_model"
+            tt = None
+        else:
+            tt = given(state) if callable(given) else given
         t = tables(state, self.cost_model, tt)
         extra = None
         prev = state.previous
