@@ -120,17 +120,17 @@ def section(cfg: Config, frames: dict[str, pd.DataFrame]) -> str:
         + (
             "slower than H2M2 on average (H2M2 better, as in the paper)."
             if mean["flexgen"] > mean["h2m2"]
-            else "faster than H2M2 on average: the paper's finding (H2M2 beats the static placement) "
-            "does not hold here."
+            else "faster than H2M2 on average: the paper's finding (H2M2 beats the static "
+            "placement) does not hold here."
         ),
         (
             f"H2M2 is {100 * (mean['h2m2'] / mean['oracle'] - 1):+.1f}% vs the Oracle (paper: "
             "close to the Oracle). The Oracle remaps every iteration for free (its "
-            f"{mig['oracle'] * 1e3:.0f} ms of timed migration is not charged); it optimises the "
-            "cost model's ideal times, see the overheads section."
+            f"{mig['oracle'] * 1e3:.0f} ms of timed migration is not charged) and picks each "
+            "iteration's split from kernel times the simulator measures (analytic)."
             if mean["oracle"] == mean["oracle"]
-            else "H2M2 vs Oracle: n/a (the Oracle run failed; its error is listed at the top of the "
-            "report)."
+            else "H2M2 vs Oracle: n/a (the Oracle run failed; its error is listed at the top of "
+            "the report)."
         ),
         f"H2M2 spent {mig['h2m2'] * 1e3:.2f} ms in page migration over the run "
         f"({100 * mig['h2m2'] / (mean['h2m2'] * n):.2f}% of its run time).",
