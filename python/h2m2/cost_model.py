@@ -10,8 +10,10 @@ roofline of one layer's units on one device::
 
 with ``bytes_read`` = the weights the units stream in one layer plus their KV cache (attention),
 ``MACs`` = their multiply-accumulates in one layer, and ``peak_MACs_per_ns_d = cores x
-(sa_rows x sa_cols if token rows > mv_max_rows else mv_lanes x mv_width) x clock_MHz / 1000``
-(1 GB/s = 1 byte/ns, so times are in ns). The two devices of a split run at the same time, so a
+(sa_rows x sa_cols x m / max(m, sa_rows) if m > mv_max_rows else mv_lanes x mv_width) x
+clock_MHz / 1000`` for m token rows: a weight-stationary array takes max(m, sa_rows) cycles per
+weight tile (the next tile shifts in while one streams), so below sa_rows rows it is bound by
+loading weights (1 GB/s = 1 byte/ns, so times are in ns). The two devices of a split run at the same time, so a
 sublayer split ``n`` / ``N - n`` costs ``max(T_0(n units), T_1(N - n units))``; a layer is the
 sum over its three sublayers and an iteration is ``layers`` times a layer.
 
@@ -121,8 +123,9 @@ class CostModel:
     def peak_macs_per_ns(npu: NpuSpec, rows: int) -> float:
         """Compute peak of one chip in MACs per ns.
 
-        ``cores x (sa_rows x sa_cols if rows > mv_max_rows else mv_lanes x mv_width) x
-        clock_MHz / 1000``.
+        ``cores x (sa_rows x sa_cols x rows / max(rows, sa_rows) if rows > mv_max_rows else
+        mv_lanes x mv_width) x clock_MHz / 1000``: the systolic array's per-weight-tile period
+        is max(rows, sa_rows) cycles (``cpp/npu/systolic_array.hpp``).
 
         Parameters
         ----------
@@ -138,11 +141,13 @@ class CostModel:
         Example
         -------
         >>> from h2m2.hardware import NpuSpec
-        >>> CostModel.peak_macs_per_ns(NpuSpec(), rows=32)
+        >>> CostModel.peak_macs_per_ns(NpuSpec(), rows=128)
         65536.0
+        >>> CostModel.peak_macs_per_ns(NpuSpec(), rows=32)
+        16384.0
         """
         if rows > npu.mv_max_rows:
-            per_cycle = npu.sa_rows * npu.sa_cols
+            per_cycle = npu.sa_rows * npu.sa_cols * rows / max(rows, npu.sa_rows)
         else:
             per_cycle = npu.mv_lanes * npu.mv_width
         return float(npu.cores * per_cycle * npu.clock_MHz / 1000.0)

@@ -181,8 +181,12 @@ def test_mapping_keeps_its_own_copy_of_the_split() -> None:
 def test_peak_uses_mv_unit_up_to_mv_max_rows() -> None:
     npu = NpuSpec()
     assert CostModel.peak_macs_per_ns(npu, 8) == 4 * 32 * 128 * 1.0  # MV: lanes x width
-    assert CostModel.peak_macs_per_ns(npu, 9) == 4 * 128 * 128 * 1.0  # systolic array
-    assert CostModel.peak_macs_per_ns(NpuSpec(clock_MHz=500.0), 9) == 4 * 128 * 128 * 0.5
+    # systolic array: a weight tile per max(rows, 128) cycles, so rows x 128 MACs per cycle
+    # below 128 rows (loading weights is the bound), the full 128 x 128 from 128 rows on
+    assert CostModel.peak_macs_per_ns(npu, 9) == 4 * 9 * 128 * 1.0
+    assert CostModel.peak_macs_per_ns(npu, 128) == 4 * 128 * 128 * 1.0
+    assert CostModel.peak_macs_per_ns(npu, 512) == 4 * 128 * 128 * 1.0
+    assert CostModel.peak_macs_per_ns(NpuSpec(clock_MHz=500.0), 128) == 4 * 128 * 128 * 0.5
 
 
 def test_unit_times_are_the_roofline_by_hand() -> None:
@@ -195,10 +199,12 @@ def test_unit_times_are_the_roofline_by_hand() -> None:
     t = cm.unit_times_ns(st, "fc", 0)
     assert t[0] == 0.0
     mem = 10 * unit_bytes / (3072.0 * 0.95)
-    comp = 10 * unit_bytes * 32 / (4 * 128 * 128)
+    comp = 10 * unit_bytes * 32 / (4 * 32 * 128)  # B = 32 rows: 32 x 128 MACs per cycle
     assert t[10] == pytest.approx(max(mem, comp), rel=1e-12)
     t1 = cm.unit_times_ns(st, "fc", 1)
-    assert t1[10] == pytest.approx(10 * unit_bytes / (546.112 * 0.95), rel=1e-12)
+    # the LPDDR chip too is compute-bound at B = 32 (512 GB/s of weights < 0.95 x 546 GB/s)
+    assert t1[10] == pytest.approx(max(10 * unit_bytes / (546.112 * 0.95), comp), rel=1e-12)
+    assert comp > 10 * unit_bytes / (546.112 * 0.95)
     split = cm.split_times_ns(st, "fc")
     assert split[30] == pytest.approx(max(t[30], t1[66]), rel=1e-12)
     # Attention: KV of 32 x 1024 tokens x 2 x 128 bytes per head per layer.
@@ -211,7 +217,7 @@ def test_intensity_factor_makes_a_sublayer_compute_bound() -> None:
     slow = CostModel(intensity_factor={"fc": 0.01})
     t = slow.unit_times_ns(st, "fc", 0)
     unit_bytes = 9 * 12288 * 12288 // 96
-    assert t[1] == pytest.approx(unit_bytes * 32 / (4 * 128 * 128 * 0.01), rel=1e-12)
+    assert t[1] == pytest.approx(unit_bytes * 32 / (4 * 32 * 128 * 0.01), rel=1e-12)
     assert slow.intensity_factor == {"qkv": 1.0, "attention": 1.0, "fc": 0.01}
     # Other sublayers unchanged.
     assert np.array_equal(slow.unit_times_ns(st, "qkv", 0), CostModel().unit_times_ns(st, "qkv", 0))
@@ -252,7 +258,7 @@ def test_compute_on_time_streams_remote_units_over_the_link() -> None:
     t = cm.layer_time_ns(split, st, compute_on={"qkv": 0})
     local = 60 * unit / (3072.0 * 0.95)
     remote = 36 * unit / min(480.0, 546.112 * 0.95)  # the link is the narrower pipe
-    comp = 96 * qkv.ops[0] / (4 * 128 * 128)
+    comp = 96 * qkv.ops[0] / (4 * 32 * 128)
     others = sum(float(cm.split_times_ns(st, s)[96]) for s in ("attention", "fc"))
     assert t == pytest.approx(max(local, remote, comp) + others, rel=1e-12)
 
