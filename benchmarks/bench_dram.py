@@ -23,7 +23,7 @@ from h2m2.dram import DramStats, MemorySpec, MemorySystem
 
 SYSTEMS = {
     "hbm3-stack": presets.hbm_device(16).memory,  # 16 channels, 512 GB/s
-    "h2m2-hbm": presets.hbm_device().memory,      # 6 stacks, 96 channels, 3.07 TB/s
+    "h2m2-hbm": presets.hbm_device().memory,  # 6 stacks, 96 channels, 3.07 TB/s
 }
 LADDER = (1 << 16, 1 << 18, 1 << 20)
 ONE_M = 1 << 20
@@ -68,11 +68,19 @@ def _bench(benchmark: Any, system: str, kind: str, n: int) -> None:
         assert stats.utilization > 0.9
     if kind == "random":
         assert stats.row_misses + stats.row_conflicts > stats.row_hits
-    benchmark.extra_info.update({
-        "system": system, "pattern": kind, "requests": n, "channels": spec.scheduled_channels,
-        "wall_s": wall, "requests_per_s": n / wall, "Mreq_per_s": n / wall / 1e6,
-        "bandwidth_GBps": stats.bandwidth_GBps, "utilization": stats.utilization,
-    })
+    benchmark.extra_info.update(
+        {
+            "system": system,
+            "pattern": kind,
+            "requests": n,
+            "channels": spec.scheduled_channels,
+            "wall_s": wall,
+            "requests_per_s": n / wall,
+            "Mreq_per_s": n / wall / 1e6,
+            "bandwidth_GBps": stats.bandwidth_GBps,
+            "utilization": stats.utilization,
+        }
+    )
 
 
 @pytest.mark.benchmark(group="dram-hbm3-stack")
@@ -111,5 +119,10 @@ def _baseline(benchmark: Any, spec: MemorySpec) -> None:
 
     s = benchmark.pedantic(target, rounds=5, iterations=1)
     assert s.size == ONE_M and bool((np.diff(s.astype(np.int64)) >= 0).all())
-    benchmark.extra_info.update({"reference": "numpy.sort of the 1M random trace",
-                                 "requests": ONE_M, "requests_per_s": ONE_M / min(walls)})
+    benchmark.extra_info.update(
+        {
+            "reference": "numpy.sort of the 1M random trace",
+            "requests": ONE_M,
+            "requests_per_s": ONE_M / min(walls),
+        }
+    )

@@ -623,16 +623,29 @@ def _add_reproduce(sub: Any) -> None:
     )
     p.add_argument("--quick", action="store_true", help="reduced set (2 S points per model)")
     p.add_argument(
-        "--only", default=None, metavar="NAME[,NAME]",
-        help="only these experiments: main, mapping_study, overheads, dynamic, energy, "
-        "sensitivity",
+        "--only",
+        default=None,
+        metavar="NAME[,NAME]",
+        help="only these experiments: main, mapping_study, overheads, dynamic, energy, sensitivity",
     )
-    p.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
-                   help="output directory (default ./results)")
-    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                   help="worker processes (default: one per core; 1 runs in this process)")
     p.add_argument(
-        "--fidelity", choices=("sampled", "analytic", "cycle"), default=None,
+        "--out",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="output directory (default ./results)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: one per core; 1 runs in this process)",
+    )
+    p.add_argument(
+        "--fidelity",
+        choices=("sampled", "analytic", "cycle"),
+        default=None,
         help="simulation fidelity (default: sampled; analytic with --quick)",
     )
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")

@@ -13,9 +13,10 @@ with ``bytes_read`` = the weights the units stream in one layer plus their KV ca
 (sa_rows x sa_cols x m / max(m, sa_rows) if m > mv_max_rows else mv_lanes x mv_width) x
 clock_MHz / 1000`` for m token rows: a weight-stationary array takes max(m, sa_rows) cycles per
 weight tile (the next tile shifts in while one streams), so below sa_rows rows it is bound by
-loading weights (1 GB/s = 1 byte/ns, so times are in ns). The two devices of a split run at the same time, so a
-sublayer split ``n`` / ``N - n`` costs ``max(T_0(n units), T_1(N - n units))``; a layer is the
-sum over its three sublayers and an iteration is ``layers`` times a layer.
+loading weights (1 GB/s = 1 byte/ns, so times are in ns). The two devices of a split run at
+the same time, so a sublayer split ``n`` / ``N - n`` costs ``max(T_0(n units), T_1(N - n
+units))``; a layer is the sum over its three sublayers and an iteration is ``layers`` times a
+layer.
 
 Owns: nothing mutable (:class:`CostModel` is a frozen dataclass of hyper-parameters).
 Time unit: ns (float). Hot path: no (policy callbacks at epoch boundaries); every table over all

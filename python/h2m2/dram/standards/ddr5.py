@@ -138,7 +138,9 @@ DDR5_4800_x32 = DeviceSpec(
         "nFAW": ck(32),  # 1 KB page (x8): 32 nCK (13.3 ns at 4800)
         # ---- refresh (16 Gb: tRFC1 295 ns, tRFCsb 130 ns; tREFI 3.9 us at normal temperature)
         "nREFI": interval_ns(3900.0),
-        "nREFIpb": interval_ns(3900.0 / 32),  # one bank per REFpb (JEDEC REFsb: 8 banks every 975 ns)
+        "nREFIpb": interval_ns(
+            3900.0 / 32
+        ),  # one bank per REFpb (JEDEC REFsb: 8 banks every 975 ns)
         "nRFC": ns(295.0),  # tRFC1
         "nRFCpb": ns(130.0),  # tRFCsb
         "nREFSBRD": ns(30.0),  # REFsb to REFsb of another bank (assumed value), 72 CK

@@ -69,7 +69,9 @@ HBM3E_9600_16Gb_8hi = DeviceSpec(
         "nFAW": ns(15.0),  # 36 CK
         # ---- refresh (JESD238: tREFI 3.9 us; 8 Gb per channel -> tRFCab 350 ns; tRFCpb 200 ns)
         "nREFI": interval_ns(3900.0),
-        "nREFIpb": interval_ns(3900.0 / 16),  # one bank per REFpb: every bank of a stack ID once per tREFI
+        "nREFIpb": interval_ns(
+            3900.0 / 16
+        ),  # one bank per REFpb: every bank of a stack ID once per tREFI
         "nRFC": ns(350.0),
         "nRFCpb": ns(200.0),
         "nRREFD": ck_ns(3, 8.0),
