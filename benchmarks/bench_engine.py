@@ -38,8 +38,10 @@ PAGES = 4096  # 8 GiB of logical space (2 MiB pages)
 
 def identity_tables(system: SystemSpec, pages: int = PAGES) -> list[tuple[np.ndarray, np.ndarray]]:
     """Chip d maps logical page p to frame p of its own device (everything local)."""
-    return [(np.full(pages, d, np.int32), np.arange(pages, dtype=np.int64))
-            for d in range(len(system.devices))]
+    return [
+        (np.full(pages, d, np.int32), np.arange(pages, dtype=np.int64))
+        for d in range(len(system.devices))
+    ]
 
 
 def gpt3_layer(system: SystemSpec, smoke: bool = False) -> list[Sublayer]:
@@ -54,24 +56,41 @@ def gpt3_layer(system: SystemSpec, smoke: bool = False) -> list[Sublayer]:
     fc_hbm = round(n_fc * frac / 128) * 128
 
     def lin(name: str, dev: int, n: int, base: int) -> Kernel:
-        return Kernel(name, dev, "linear", m=b, k=d, n=n, stream_base=base,
-                      out_base=base + GiB // 2)
+        return Kernel(
+            name, dev, "linear", m=b, k=d, n=n, stream_base=base, out_base=base + GiB // 2
+        )
 
     def att(name: str, dev: int, h: int) -> Kernel:
-        return Kernel(name, dev, "attention", batch=b, kv_heads=h, group=1, head_dim=dh,
-                      kv_len=s, stream_base=GiB, out_base=3 * GiB)
+        return Kernel(
+            name,
+            dev,
+            "attention",
+            batch=b,
+            kv_heads=h,
+            group=1,
+            head_dim=dh,
+            kv_len=s,
+            stream_base=GiB,
+            out_base=3 * GiB,
+        )
 
     return [
         # head-aware: each side's q/k/v heads feed its own attention, nothing to exchange
-        Sublayer("qkv", (lin("qkv_hbm", 0, 3 * dh * h_hbm, 0),
-                         lin("qkv_lpddr", 1, 3 * dh * h_lp, 0))),
+        Sublayer(
+            "qkv", (lin("qkv_hbm", 0, 3 * dh * h_hbm, 0), lin("qkv_lpddr", 1, 3 * dh * h_lp, 0))
+        ),
         # the attention outputs of each side are copied to the other (fc input on both sides)
-        Sublayer("attention", (att("attn_hbm", 0, h_hbm), att("attn_lpddr", 1, h_lp)),
-                 exchange_bytes=(b * dh * h_hbm, b * dh * h_lp)),
+        Sublayer(
+            "attention",
+            (att("attn_hbm", 0, h_hbm), att("attn_lpddr", 1, h_lp)),
+            exchange_bytes=(b * dh * h_hbm, b * dh * h_lp),
+        ),
         # the layer output is made whole on both sides
-        Sublayer("fc", (lin("fc_hbm", 0, fc_hbm, 4 * GiB),
-                        lin("fc_lpddr", 1, n_fc - fc_hbm, 4 * GiB)),
-                 exchange_bytes=(b * d * h_hbm // heads, b * d * h_lp // heads)),
+        Sublayer(
+            "fc",
+            (lin("fc_hbm", 0, fc_hbm, 4 * GiB), lin("fc_lpddr", 1, n_fc - fc_hbm, 4 * GiB)),
+            exchange_bytes=(b * d * h_hbm // heads, b * d * h_lp // heads),
+        ),
     ]
 
 
@@ -91,6 +110,7 @@ def timed(fn: Any, walls: list[float]) -> Any:
         out = fn(*args)
         walls.append(time.perf_counter() - t0)
         return out
+
     return target
 
 
@@ -106,15 +126,30 @@ def test_gpt3_layer_sampled_cold(benchmark: Any) -> None:
     res = benchmark.pedantic(
         timed(lambda eng: eng.run(program), walls),
         setup=lambda: ((Engine(system, identity_tables(system), fidelity="sampled"),), {}),
-        rounds=3, iterations=1)
+        rounds=3,
+        iterations=1,
+    )
     check_layer(res)
     assert not any(k.memo_hit for r in res for k in r.kernels)
-    benchmark.extra_info.update({
-        "smoke": smoke, "wall_s": min(walls), "target_s": 0.5,
-        "layer_time_us": res[-1].end_ns / 1e3,
-        "kernels": {k.name: {"time_us": k.time_ns / 1e3, "simulated_fraction": k.simulated_fraction,
-                             "compute_us": k.compute_ns / 1e3} for r in res for k in r.kernels},
-    })
+    benchmark.extra_info.update(
+        {
+            "smoke": smoke,
+            "wall_s": min(walls),
+            "target_s": 0.5,
+            "layer_time_us": res[-1].end_ns / 1e3,
+            "requests_simulated": sum(k.requests for r in res for k in r.kernels),
+            "kernels": {
+                k.name: {
+                    "time_us": k.time_ns / 1e3,
+                    "simulated_fraction": k.simulated_fraction,
+                    "requests": k.requests,
+                    "compute_us": k.compute_ns / 1e3,
+                }
+                for r in res
+                for k in r.kernels
+            },
+        }
+    )
 
 
 @pytest.mark.benchmark(group="engine-gpt3-layer")
@@ -125,8 +160,9 @@ def test_gpt3_layer_sampled_memoised(benchmark: Any) -> None:
     eng = Engine(system, identity_tables(system), fidelity="sampled")
     cold = eng.run(program)
     walls: list[float] = []
-    res = benchmark.pedantic(timed(lambda: eng.run(program), walls), rounds=50, iterations=1,
-                             warmup_rounds=2)
+    res = benchmark.pedantic(
+        timed(lambda: eng.run(program), walls), rounds=50, iterations=1, warmup_rounds=2
+    )
     check_layer(res)
     assert all(k.memo_hit for r in res for k in r.kernels)
     assert [r.time_ns for r in res] == [r.time_ns for r in cold]
@@ -142,14 +178,20 @@ def test_gpt3_iteration_96_layers_sampled_cold(benchmark: Any) -> None:
     res = benchmark.pedantic(
         timed(lambda eng: eng.run(program), walls),
         setup=lambda: ((Engine(system, identity_tables(system), fidelity="sampled"),), {}),
-        rounds=1, iterations=1)
+        rounds=1,
+        iterations=1,
+    )
     check_layer(res, 96)
     assert sum(k.memo_hit for r in res for k in r.kernels) == 6 * 95  # layers 2..96
-    benchmark.extra_info.update({
-        "smoke": smoke, "wall_s": min(walls), "target_s": 2.0,
-        "iteration_time_ms": res[-1].end_ns / 1e6,
-        "note": "96 identical layers: the first is simulated, layers 2..96 are memo hits",
-    })
+    benchmark.extra_info.update(
+        {
+            "smoke": smoke,
+            "wall_s": min(walls),
+            "target_s": 2.0,
+            "iteration_time_ms": res[-1].end_ns / 1e6,
+            "note": "96 identical layers: the first is simulated, layers 2..96 are memo hits",
+        }
+    )
 
 
 @pytest.mark.benchmark(group="engine-gpt3-layer")
@@ -162,8 +204,9 @@ def test_gpt3_layer_analytic_reference(benchmark: Any) -> None:
     res = benchmark.pedantic(timed(lambda: eng.run(program), walls), rounds=50, iterations=1)
     check_layer(res)
     assert all(k.simulated_fraction == 0.0 for r in res for k in r.kernels)
-    benchmark.extra_info.update({"reference": "analytic roofline, calibrated engine",
-                                 "wall_s": min(walls)})
+    benchmark.extra_info.update(
+        {"reference": "analytic roofline, calibrated engine", "wall_s": min(walls)}
+    )
 
 
 # ---- cycle mode -------------------------------------------------------------------------------
@@ -178,14 +221,18 @@ def _gemv_engine(fidelity: str) -> tuple[Engine, SystemSpec]:
 
 
 @pytest.mark.benchmark(group="engine-cycle")
-@pytest.mark.parametrize(("k", "n"), CYCLE_LADDER,
-                         ids=[f"{k * n >> 20}MiB" for k, n in CYCLE_LADDER])
+@pytest.mark.parametrize(
+    ("k", "n"), CYCLE_LADDER, ids=[f"{k * n >> 20}MiB" for k, n in CYCLE_LADDER]
+)
 def test_cycle_mode_gemv(benchmark: Any, k: int, n: int) -> None:
     program = [Sublayer("gemv", (Kernel("gemv", 0, "linear", m=1, k=k, n=n),))]
     walls: list[float] = []
-    res = benchmark.pedantic(timed(lambda eng: eng.run(program), walls),
-                             setup=lambda: ((_gemv_engine("cycle")[0],), {}),
-                             rounds=3, iterations=1)
+    res = benchmark.pedantic(
+        timed(lambda eng: eng.run(program), walls),
+        setup=lambda: ((_gemv_engine("cycle")[0],), {}),
+        rounds=3,
+        iterations=1,
+    )
     kr = res[0].kernels[0]
     assert kr.load_bytes == k * n and not kr.extrapolated
     assert kr.requests == (kr.load_bytes + 32 * -(-kr.store_bytes // 32)) // 32
@@ -193,10 +240,15 @@ def test_cycle_mode_gemv(benchmark: Any, k: int, n: int) -> None:
     assert peak / 2 < kr.bandwidth_GBps <= peak  # streams, and never beats the peak
     wall = min(walls)
     cycles = kr.time_ns * 1.0  # NPU clock 1 GHz: one cycle per ns
-    benchmark.extra_info.update({
-        "bytes": k * n, "simulated_ns": kr.time_ns, "wall_s": wall,
-        "simulated_cycles_per_s": cycles / wall, "requests_per_s": kr.requests / wall,
-    })
+    benchmark.extra_info.update(
+        {
+            "bytes": k * n,
+            "simulated_ns": kr.time_ns,
+            "wall_s": wall,
+            "simulated_cycles_per_s": cycles / wall,
+            "requests_per_s": kr.requests / wall,
+        }
+    )
 
 
 @pytest.mark.benchmark(group="engine-cycle")
@@ -206,11 +258,20 @@ def test_cycle_reference_dram_only(benchmark: Any) -> None:
     k, n = CYCLE_LADDER[-1]
     addr = np.arange(k * n // 32, dtype=np.uint64) * np.uint64(32)
     walls: list[float] = []
-    stats = benchmark.pedantic(timed(lambda mem: mem.run(addr), walls),
-                               setup=lambda: ((MemorySystem(spec),), {}), rounds=3, iterations=1)
+    stats = benchmark.pedantic(
+        timed(lambda mem: mem.run(addr), walls),
+        setup=lambda: ((MemorySystem(spec),), {}),
+        rounds=3,
+        iterations=1,
+    )
     assert stats.requests == addr.size and stats.utilization > 0.9
-    benchmark.extra_info.update({"reference": "MemorySystem streaming the same bytes",
-                                 "wall_s": min(walls), "requests_per_s": addr.size / min(walls)})
+    benchmark.extra_info.update(
+        {
+            "reference": "MemorySystem streaming the same bytes",
+            "wall_s": min(walls),
+            "requests_per_s": addr.size / min(walls),
+        }
+    )
 
 
 @pytest.mark.benchmark(group="engine-cycle")
@@ -222,15 +283,21 @@ def test_sampled_vs_cycle_speed(benchmark: Any) -> None:
     cyc = eng_c.run(program)[0].kernels[0]
     wall_cycle = time.perf_counter() - t0
     walls: list[float] = []
-    res = benchmark.pedantic(timed(lambda eng: eng.run(program), walls),
-                             setup=lambda: ((_gemv_engine("sampled")[0],), {}),
-                             rounds=3, iterations=1)
+    res = benchmark.pedantic(
+        timed(lambda eng: eng.run(program), walls),
+        setup=lambda: ((_gemv_engine("sampled")[0],), {}),
+        rounds=3,
+        iterations=1,
+    )
     smp = res[0].kernels[0]
     assert smp.extrapolated
     assert smp.time_ns == pytest.approx(cyc.time_ns, rel=0.02)
-    benchmark.extra_info.update({
-        "cycle_wall_s": wall_cycle, "sampled_wall_s": min(walls),
-        "speed_ratio_sampled_over_cycle": wall_cycle / min(walls),
-        "simulated_fraction": smp.simulated_fraction,
-        "sampled_error": smp.time_ns / cyc.time_ns - 1,
-    })
+    benchmark.extra_info.update(
+        {
+            "cycle_wall_s": wall_cycle,
+            "sampled_wall_s": min(walls),
+            "speed_ratio_sampled_over_cycle": wall_cycle / min(walls),
+            "simulated_fraction": smp.simulated_fraction,
+            "sampled_error": smp.time_ns / cyc.time_ns - 1,
+        }
+    )

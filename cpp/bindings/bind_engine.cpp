@@ -167,6 +167,11 @@ void register_engine(py::module_& m) {
              c.fidelity = fidelity_from(get<std::string>(cfg, "fidelity"));
              if (cfg.contains("sample_tolerance")) c.sample_tolerance = cfg["sample_tolerance"].cast<double>();
              if (cfg.contains("sample_min_tiles")) c.sample_min_tiles = cfg["sample_min_tiles"].cast<int>();
+             if (cfg.contains("sample_tail_tiles")) c.sample_tail_tiles = cfg["sample_tail_tiles"].cast<int>();
+             if (cfg.contains("sample_compute_slack")) {
+               c.sample_compute_slack = cfg["sample_compute_slack"].cast<double>();
+             }
+             if (cfg.contains("sample_slack_tiles")) c.sample_slack_tiles = cfg["sample_slack_tiles"].cast<int>();
              if (cfg.contains("record_spans")) c.record_spans = cfg["record_spans"].cast<bool>();
              auto holder = tables_from(tables);
              auto* e = new PyEngine{std::make_unique<Engine>(std::move(c), holder->views), holder};

@@ -21,6 +21,11 @@ Engine::Engine(EngineConfig cfg, std::vector<npu::PageTableView> tables)
   if (cfg_.devices.size() > 2) throw std::invalid_argument("engine: at most two devices share one link");
   if (!(cfg_.sample_tolerance > 0.0)) throw std::invalid_argument("engine: sample_tolerance must be positive");
   if (cfg_.sample_min_tiles < 2) throw std::invalid_argument("engine: sample_min_tiles must be at least 2");
+  if (cfg_.sample_tail_tiles < 1) throw std::invalid_argument("engine: sample_tail_tiles must be at least 1");
+  if (!(cfg_.sample_compute_slack < 1.0)) {
+    throw std::invalid_argument("engine: sample_compute_slack must be below 1 (0 or less: off)");
+  }
+  if (cfg_.sample_slack_tiles < 1) throw std::invalid_argument("engine: sample_slack_tiles must be at least 1");
   set_page_tables(std::move(tables));
 }
 
@@ -60,6 +65,9 @@ std::vector<KernelResult> Engine::simulate(const std::vector<KernelSpec>& kernel
   opts.sample = sample;
   opts.tolerance = cfg_.sample_tolerance;
   opts.min_tiles = cfg_.sample_min_tiles;
+  opts.tail_tiles = cfg_.sample_tail_tiles;
+  opts.compute_slack = cfg_.sample_compute_slack;
+  opts.slack_tiles = cfg_.sample_slack_tiles;
   opts.record_spans = cfg_.record_spans;
   const std::vector<KernelTiming> timing = exec.run(tasks, opts);
   if (cfg_.record_spans) {

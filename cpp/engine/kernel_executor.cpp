@@ -26,6 +26,7 @@ struct KernelExecutor::Job {
   std::int64_t offset = 0;
   bool issued_all = false;
   std::int64_t outstanding = 0;
+  std::int64_t issued = 0;
 };
 
 struct KernelExecutor::Core {
@@ -42,6 +43,7 @@ struct KernelExecutor::Core {
   std::int64_t skip_to = -1;
   std::int64_t loaded = 0;       // tiles whose loads all returned, in order
   std::vector<std::uint8_t> load_done;  // ring over in-flight tiles
+  std::vector<Picoseconds> load_ready;  // same ring: when the slot's loads were all back
   std::int64_t next_compute = 0;
   bool computing = false;
   Picoseconds compute_free = 0;
@@ -68,7 +70,26 @@ struct KernelExecutor::Core {
   std::uint64_t requests_done = 0;
   Picoseconds compute_busy = 0;
   std::uint64_t bytes_moved = 0;
+  std::vector<std::int64_t> load_requests;  // per group: load requests of one tile
+  // compute-bound shortcut (ExecOptions::compute_slack)
+  int slack_run = 0;                  // consecutive started tiles of slack_group with slack
+  std::size_t slack_group = ~std::size_t{0};
+  bool elide = false;                 // loads of newly admitted tiles are not simulated ...
+  std::int64_t elide_requests = 0;    // ... while a tile has at most the measured group's load
+  Cycle elide_compute = 0;            // requests, and no more of them per compute cycle
+  std::uint64_t requests_elided = 0;
+  Picoseconds skipped_ps = 0;         // compute of the tiles skipped by this core
 };
+
+namespace {
+// The load ring slot of a tile: tiles are numbered in admission order with the skipped range
+// [skip_from, skip_to) left out, so a skip of any length keeps the slots of in-flight tiles apart.
+template <typename C>
+std::size_t load_slot(const C& c, std::int64_t tile) {
+  const std::int64_t seq = c.skip_from >= 0 && tile >= c.skip_to ? tile - (c.skip_to - c.skip_from) : tile;
+  return static_cast<std::size_t>(seq % static_cast<std::int64_t>(c.load_done.size()));
+}
+}  // namespace
 
 struct KernelExecutor::Remote {
   int core = 0;
@@ -85,7 +106,7 @@ KernelExecutor::KernelExecutor(std::vector<Device*> devices, link::Link* link,
 
 KernelExecutor::~KernelExecutor() = default;
 
-void KernelExecutor::admit_loads(Core& c) {
+void KernelExecutor::admit_loads(Core& c, Picoseconds t) {
   const auto buffers = static_cast<std::int64_t>(devices_[static_cast<std::size_t>(c.device)]->config.npu.spm_buffers);
   while (c.next_load < c.tiles && c.admitted < c.computed + buffers) {
     if (c.next_load == c.skip_from) c.next_load = c.skip_to;
@@ -95,8 +116,17 @@ void KernelExecutor::admit_loads(Core& c) {
     while (c.group_end[g] <= tile) ++g;
     const npu::TileGroup& grp = c.program->groups[g];
     const std::int64_t in_group = tile - (g ? c.group_end[g - 1] : 0);
-    if (grp.loads.empty()) {
-      c.load_done[static_cast<std::size_t>(tile % static_cast<std::int64_t>(c.load_done.size()))] = 1;
+    if (c.elide) {
+      // compute-bound shortcut: a group whose tiles load no more, relative to their compute,
+      // than the measured one has its loads hidden too; any other group ends the shortcut
+      const std::int64_t req = c.load_requests[g];
+      c.elide = req <= c.elide_requests && req * c.elide_compute <= c.elide_requests * grp.compute_cycles;
+    }
+    if (grp.loads.empty() || c.elide) {
+      const auto slot = load_slot(c, tile);
+      c.load_done[slot] = 1;
+      c.load_ready[slot] = t;
+      c.requests_elided += static_cast<std::uint64_t>(c.load_requests[g]);
       continue;
     }
     if (c.free_jobs.empty()) {
@@ -119,7 +149,7 @@ void KernelExecutor::start_compute(Core& c, Picoseconds t) {
   if (c.computing || c.next_compute >= c.tiles) return;
   // tiles complete their loads in order of admission; a tile may compute once its loads are in
   const std::int64_t tile = c.next_compute;
-  const auto slot = static_cast<std::size_t>(tile % static_cast<std::int64_t>(c.load_done.size()));
+  const auto slot = load_slot(c, tile);
   if (c.computed >= c.admitted || !c.load_done[slot]) return;
   c.load_done[slot] = 0;
   std::size_t g = 0;
@@ -127,6 +157,15 @@ void KernelExecutor::start_compute(Core& c, Picoseconds t) {
   const Device& dev = *devices_[static_cast<std::size_t>(c.device)];
   const Picoseconds begin = std::max({t, c.compute_free, c.prologue_end});
   const Picoseconds dur = dev.npu_clock.to_ps(c.program->groups[g].compute_cycles);
+  if (opts_.sample) {
+    // slack: how long the tile's loads were back before it could start (compute-bound evidence)
+    if (g != c.slack_group) {
+      c.slack_group = g;
+      c.slack_run = 0;
+    }
+    const auto slack = static_cast<double>(begin - c.load_ready[slot]);
+    c.slack_run = dur > 0 && slack >= opts_.compute_slack * static_cast<double>(dur) ? c.slack_run + 1 : 0;
+  }
   c.computing = true;
   c.compute_free = begin + dur;
   c.compute_busy += dur;
@@ -143,7 +182,9 @@ void KernelExecutor::complete(Core& c, int id, Picoseconds t) {
   if (j.store) {
     --c.stores_outstanding;
   } else {
-    c.load_done[static_cast<std::size_t>(j.tile % static_cast<std::int64_t>(c.load_done.size()))] = 1;
+    const auto slot = load_slot(c, j.tile);
+    c.load_done[slot] = 1;
+    c.load_ready[slot] = t;
     start_compute(c, t);
   }
   if (!c.done && c.next_compute == c.tiles && !c.computing && c.stores_outstanding == 0) {
@@ -222,6 +263,7 @@ void KernelExecutor::issue(Core& c, Picoseconds t) {
       link_pending_[link_->start(c.device, c.tx_bytes, t)] = r;
     }
     ++j.outstanding;
+    ++j.issued;
     ++c.inflight;
     c.bytes_moved += static_cast<std::uint64_t>(c.tx_bytes);
     --budget;
@@ -271,7 +313,7 @@ void KernelExecutor::on_compute_done(Core& c, Picoseconds t) {
     c.fifo.push_back(id);
     ++c.stores_outstanding;
   }
-  admit_loads(c);
+  admit_loads(c, t);
   c.dma_wake = std::min(c.dma_wake, t);
   start_compute(c, t);
   if (!c.done && c.next_compute == c.tiles && !c.computing && c.stores_outstanding == 0) {
@@ -304,6 +346,40 @@ void KernelExecutor::on_delivered(std::uint64_t transfer, Picoseconds t) {
   const std::uint64_t id = (static_cast<std::uint64_t>(rm.core) << kJobBits) | static_cast<std::uint64_t>(rm.job);
   free_remotes_.push_back(r);
   request_done(id, t);
+}
+
+bool KernelExecutor::calendar_front(std::size_t d) {
+  Calendar& cal = calendars_[d];
+  if (cal.count == 0) return false;
+  for (;;) {
+    auto& bucket = cal.buckets[static_cast<std::size_t>(cal.cursor & (Calendar::kSpan - 1))];
+    if (cal.front < bucket.size()) return true;
+    bucket.clear();
+    cal.front = 0;
+    cal.open = false;
+    ++cal.cursor;
+  }
+}
+
+void KernelExecutor::dispatch(const Event& e) {
+  if (e.kind == 1) {
+    on_compute_done(cores_[static_cast<std::size_t>(e.a)], e.time);
+  } else if (e.a & kRemoteBit) {
+    // remote memory access done: send the data (read) or nothing more (write) back
+    const int r = static_cast<int>(e.a & ~kRemoteBit);
+    Remote& rm = remotes_[static_cast<std::size_t>(r)];
+    if (rm.is_write) {
+      const std::uint64_t id = (static_cast<std::uint64_t>(rm.core) << kJobBits) | static_cast<std::uint64_t>(rm.job);
+      free_remotes_.push_back(r);
+      request_done(id, e.time);
+    } else {
+      rm.stage = 2;
+      const Core& c = cores_[static_cast<std::size_t>(rm.core)];
+      link_pending_[link_->start(rm.target, c.tx_bytes, e.time)] = r;
+    }
+  } else {
+    request_done(e.a, e.time);
+  }
 }
 
 void KernelExecutor::log_progress(Picoseconds now) {
@@ -344,7 +420,7 @@ bool KernelExecutor::all_steady() const {
   for (std::size_t t = 0; t < progress_.size(); ++t) {
     bool running = false;
     for (const Core& c : cores_) running |= (c.task == static_cast<int>(t) && !c.done);
-    if (running && steady_rate(t) <= 0.0) return false;
+    if (running && !compute_bound(t) && steady_rate(t) <= 0.0) return false;
   }
   return true;
 }
@@ -355,10 +431,13 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
   remotes_.clear();
   free_remotes_.clear();
   heap_.clear();
+  calendars_.assign(devices_.size(), Calendar{});
+  for (Calendar& cal : calendars_) cal.buckets.resize(static_cast<std::size_t>(Calendar::kSpan));
   spans_.clear();
   link_pending_.clear();
   retry_remote_.clear();
   progress_.assign(tasks.size(), {});
+  cbound_predicted_.assign(tasks.size(), 0);
   next_sample_ = 0;
   skipped_ = false;
   skipped_ps_.assign(tasks.size(), 0);
@@ -399,6 +478,12 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
       }
       ++cores_per_task_[ti];
       c.load_done.assign(static_cast<std::size_t>(dev.config.npu.spm_buffers + 1), 0);
+      c.load_ready.assign(c.load_done.size(), 0);
+      for (const npu::TileGroup& g : c.program->groups) {
+        std::int64_t per_tile = 0;
+        for (const npu::StreamPattern& p : g.loads) per_tile += p.rows * ((p.row_bytes + tx - 1) / tx);
+        c.load_requests.push_back(per_tile);
+      }
       c.prologue_end = dev.npu_clock.to_ps(c.program->prologue_cycles);
       c.tx_bytes = dev.config.dram.transaction_bytes;
       cores_.push_back(std::move(c));
@@ -415,7 +500,7 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
       continue;
     }
     ++running_;
-    admit_loads(c);
+    admit_loads(c, 0);
     start_compute(c, 0);  // tiles without loads
     c.dma_wake = 0;
   }
@@ -426,6 +511,9 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
   while (running_ > 0) {
     // the next instant anything happens
     Picoseconds next = heap_.empty() ? kNever : heap_.front().time;
+    for (std::size_t d = 0; d < devices_.size(); ++d) {
+      if (calendar_front(d)) next = std::min(next, devices_[d]->mem_clock.to_ps(calendars_[d].cursor));
+    }
     for (const Core& c : cores_) {
       if (!c.done) next = std::min(next, c.dma_wake);
     }
@@ -443,12 +531,22 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
     // memories up to now; their completions become events
     // Every memory is brought up to now, busy or not, so a request enqueued at `now` arrives at
     // its next clock edge rather than at a stale one.
-    for (Device* d : devices_) {
+    for (std::size_t di = 0; di < devices_.size(); ++di) {
+      Device* d = devices_[di];
+      Calendar& cal = calendars_[di];
       d->memory.advance_to(d->mem_clock.cycle_at(now));
       auto& done = d->memory.completions();
       for (const dram::Completion& cpl : done) {
-        heap_.push_back(Event{d->mem_clock.to_ps(cpl.done), 0, cpl.id});
-        std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+        if (cpl.done > cal.cursor && cpl.done - cal.cursor < Calendar::kSpan) {
+          cal.buckets[static_cast<std::size_t>(cpl.done & (Calendar::kSpan - 1))].push_back(cpl.id);
+          ++cal.count;
+        } else if (cpl.done == cal.cursor && !cal.open) {
+          cal.buckets[static_cast<std::size_t>(cpl.done & (Calendar::kSpan - 1))].push_back(cpl.id);
+          ++cal.count;
+        } else {
+          heap_.push_back(Event{d->mem_clock.to_ps(cpl.done), 0, cpl.id});
+          std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+        }
       }
       done.clear();
     }
@@ -474,28 +572,40 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
         }
       }
     }
-    while (!heap_.empty() && heap_.front().time <= now) {
-      std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
-      const Event e = heap_.back();
-      heap_.pop_back();
-      if (e.kind == 1) {
-        on_compute_done(cores_[static_cast<std::size_t>(e.a)], e.time);
-      } else if (e.a & kRemoteBit) {
-        // remote memory access done: send the data (read) or nothing more (write) back
-        const int r = static_cast<int>(e.a & ~kRemoteBit);
-        Remote& rm = remotes_[static_cast<std::size_t>(r)];
-        if (rm.is_write) {
-          const std::uint64_t id = (static_cast<std::uint64_t>(rm.core) << kJobBits) | static_cast<std::uint64_t>(rm.job);
-          free_remotes_.push_back(r);
-          request_done(id, e.time);
-        } else {
-          rm.stage = 2;
-          const Core& c = cores_[static_cast<std::size_t>(rm.core)];
-          link_pending_[link_->start(rm.target, c.tx_bytes, e.time)] = r;
-        }
-      } else {
-        request_done(e.a, e.time);
+    for (;;) {
+      // the earliest due event, (time, id) order, among heap_ and the devices' calendars
+      int from = -2;  // -1: heap_, d >= 0: calendar of device d
+      Event best{kNever, 0, 0};
+      if (!heap_.empty() && heap_.front().time <= now) {
+        best = heap_.front();
+        from = -1;
       }
+      for (std::size_t d = 0; d < devices_.size(); ++d) {
+        if (!calendar_front(d)) continue;
+        Calendar& cal = calendars_[d];
+        const Picoseconds t = devices_[d]->mem_clock.to_ps(cal.cursor);
+        if (t > now) continue;
+        auto& bucket = cal.buckets[static_cast<std::size_t>(cal.cursor & (Calendar::kSpan - 1))];
+        if (!cal.open) {
+          std::sort(bucket.begin(), bucket.end());
+          cal.open = true;
+        }
+        const Event e{t, 0, bucket[cal.front]};
+        if (from == -2 || best > e) {
+          best = e;
+          from = static_cast<int>(d);
+        }
+      }
+      if (from == -2) break;
+      if (from == -1) {
+        std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+        heap_.pop_back();
+      } else {
+        Calendar& cal = calendars_[static_cast<std::size_t>(from)];
+        ++cal.front;
+        --cal.count;
+      }
+      dispatch(best);
     }
     // The DMA engines of a device share its memory's queues; which core goes first rotates
     // (round-robin arbitration, per device, so another device's events do not change it).
@@ -511,7 +621,8 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
       }
       rotation_[d] += any;
     }
-    if (opts_.sample && !skipped_ && all_steady()) skip_ahead();
+    if (opts_.sample && !skipped_ && opts_.compute_slack > 0.0) predict_compute_bound(now);
+    if (opts_.sample && !skipped_ && all_steady()) skip_ahead(now);
     if ((++iterations & 0xFFFF) == 0 && interrupted_ && interrupted_()) {
       throw std::runtime_error("interrupted");
     }
@@ -527,19 +638,21 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
     ct.tiles = c.tiles;
     ct.tiles_simulated = c.computed;
     ct.compute_busy_ps = c.compute_busy;
-    ct.end_ps = c.done ? c.end : now;
+    ct.end_ps = (c.done ? c.end : now) + c.skipped_ps;
     k.cores.push_back(ct);
   }
   for (std::size_t t = 0; t < out.size(); ++t) {
     KernelTiming& k = out[t];
     for (const CoreTiming& ct : k.cores) k.end_ps = std::max(k.end_ps, ct.end_ps);
     k.end_ps += skipped_ps_[t];
-    k.extrapolated = skipped_requests_[t] > 0;
-    std::uint64_t total = 0;
+    std::uint64_t total = 0, not_simulated = skipped_requests_[t];
     for (const Core& c : cores_) {
-      if (c.task == static_cast<int>(t)) total += c.requests_total;
+      if (c.task != static_cast<int>(t)) continue;
+      total += c.requests_total;
+      not_simulated += c.requests_elided;
     }
-    k.simulated_fraction = total ? 1.0 - static_cast<double>(skipped_requests_[t]) / static_cast<double>(total) : 1.0;
+    k.extrapolated = not_simulated > 0;
+    k.simulated_fraction = total ? 1.0 - static_cast<double>(not_simulated) / static_cast<double>(total) : 1.0;
     if (opts_.record_spans) spans_.push_back(Span{0, k.device, 0, 0, 0, k.end_ps});
   }
   for (const Core& c : cores_) {
@@ -548,45 +661,174 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
   return out;
 }
 
-void KernelExecutor::skip_ahead() {
-  // Every unfinished core of a task skips the same number J of identical tiles of its current
-  // group, keeping `tail` tiles to simulate: the skipped time is their requests at the task's
-  // steady rate. J is a multiple of the load ring so buffer slots stay aligned.
-  skipped_ = true;
-  for (std::size_t t = 0; t < progress_.size(); ++t) {
-    const double rate = steady_rate(t);
-    if (rate <= 0.0) continue;
-    std::int64_t j = std::numeric_limits<std::int64_t>::max();
-    std::int64_t ring = 1;
+bool KernelExecutor::compute_bound(std::size_t task) const {
+  // Every unfinished core has started its last `slack_tiles` tiles (of one group) with their loads
+  // back at least compute_slack x the tile's compute earlier: memory keeps ahead of compute.
+  if (opts_.compute_slack <= 0.0) return false;
+  if (cbound_predicted_[task] == 2) return true;
+  bool any = false;
+  for (const Core& c : cores_) {
+    if (c.task != static_cast<int>(task) || c.done) continue;
+    if (c.slack_run < opts_.slack_tiles) return false;
+    any = true;
+  }
+  return any;
+}
+
+void KernelExecutor::predict_compute_bound(Picoseconds now) {
+  // Once, when every core of a task has started its first tile: one round of the current group's
+  // tiles (loads and stores of every core) at the request rate achieved so far (start-up
+  // included, so an underestimate) must take at most (1 - compute_slack) of the time the
+  // double buffering gives it, (spm_buffers - 1) tiles' compute, on every core.
+  for (std::size_t t = 0; t < cbound_predicted_.size(); ++t) {
+    if (cbound_predicted_[t] != 0) continue;
+    std::uint64_t done = 0;
+    std::int64_t round = 0;
+    bool started = true, any = false;
     for (const Core& c : cores_) {
       if (c.task != static_cast<int>(t) || c.done) continue;
-      ring = static_cast<std::int64_t>(c.load_done.size());
-      std::size_t g = 0;
-      while (c.group_end[g] <= c.next_load) {
-        if (++g == c.group_end.size()) break;
+      any = true;
+      if (c.computed == 0 && !c.computing) {
+        started = false;
+        break;
       }
-      const std::int64_t avail = g < c.group_end.size() ? c.group_end[g] - c.next_load - opts_.tail_tiles : 0;
-      j = std::min(j, avail);
+      const npu::TileGroup& grp = c.program->groups[c.slack_group];
+      round += c.load_requests[c.slack_group];
+      for (const npu::StreamPattern& p : grp.stores) round += p.rows * ((p.row_bytes + c.tx_bytes - 1) / c.tx_bytes);
     }
-    j = j > 0 && j != std::numeric_limits<std::int64_t>::max() ? (j / ring) * ring : 0;
+    if (!any || !started || now <= 0) continue;
+    for (const Core& c : cores_) {
+      if (c.task == static_cast<int>(t)) done += c.requests_done;
+    }
+    cbound_predicted_[t] = 1;
+    if (done == 0) continue;
+    const double round_ps = static_cast<double>(round) * static_cast<double>(now) / static_cast<double>(done);
+    bool hidden = true;
+    for (const Core& c : cores_) {
+      if (c.task != static_cast<int>(t) || c.done) continue;
+      const Device& dev = *devices_[static_cast<std::size_t>(c.device)];
+      const auto overlap = static_cast<double>(
+          (dev.config.npu.spm_buffers - 1) * dev.npu_clock.to_ps(c.program->groups[c.slack_group].compute_cycles));
+      hidden = hidden && round_ps <= (1.0 - opts_.compute_slack) * overlap;
+    }
+    if (hidden) cbound_predicted_[t] = 2;
+  }
+}
+
+void KernelExecutor::elide_loads(Core& c, Picoseconds t) {
+  // From now on the loads of this core's tiles are not simulated: a tile's loads count as back
+  // when it is admitted. Admitted load jobs that have not issued a request yet are dropped.
+  const npu::TileGroup& grp = c.program->groups[c.slack_group];
+  c.elide = true;
+  c.elide_requests = c.load_requests[c.slack_group];
+  c.elide_compute = grp.compute_cycles;
+  std::size_t keep = c.fifo_head;
+  for (std::size_t k = c.fifo_head; k < c.fifo.size(); ++k) {
+    const int id = c.fifo[k];
+    Job& j = c.jobs[static_cast<std::size_t>(id)];
+    std::size_t g = 0;
+    while (c.group_end[g] <= j.tile) ++g;
+    const std::int64_t req = c.load_requests[g];
+    if (j.live && !j.store && req <= c.elide_requests &&
+        req * c.elide_compute <= c.elide_requests * c.program->groups[g].compute_cycles) {
+      // the job issues nothing more; its loads are back when its requests in flight are
+      c.requests_elided += static_cast<std::uint64_t>(req - j.issued);
+      j.issued_all = true;
+      if (j.outstanding == 0) {
+        const auto slot = load_slot(c, j.tile);
+        c.load_done[slot] = 1;
+        c.load_ready[slot] = t;
+        j.live = false;
+        c.free_jobs.push_back(id);
+      }
+      continue;
+    }
+    c.fifo[keep++] = id;
+  }
+  c.fifo.resize(keep);
+  start_compute(c, t);
+}
+
+std::pair<std::int64_t, std::size_t> KernelExecutor::skip_start(const Core& c) const {
+  std::int64_t b = c.next_compute + (c.computing ? 1 : 0);
+  std::size_t g = 0;
+  while (g < c.group_end.size() && c.group_end[g] <= b) ++g;
+  if (g < c.group_end.size() && c.next_load > c.group_end[g]) {
+    b = c.next_load;
+    while (g < c.group_end.size() && c.group_end[g] <= b) ++g;
+  }
+  return {b, g};
+}
+
+void KernelExecutor::skip_ahead(Picoseconds now) {
+  // Every unfinished core of a task skips the same number J of identical tiles of its current
+  // group, keeping `tail` tiles to simulate. Memory-bound: the skipped time is their requests at
+  // the task's steady rate (or their compute if longer). Compute-bound: each core's skipped time
+  // is exactly its J tiles' compute, and the loads of the rest are not simulated.
+  // Tiles after the skipped range take the load ring slots the skipped ones would have had.
+  skipped_ = true;
+  for (std::size_t t = 0; t < progress_.size(); ++t) {
+    const bool cbound = compute_bound(t);
+    const double rate = cbound ? 0.0 : steady_rate(t);
+    if (!cbound && rate <= 0.0) continue;
+    if (cbound) {
+      for (Core& c : cores_) {
+        if (c.task == static_cast<int>(t) && !c.done) elide_loads(c, now);
+      }
+    }
+    // Per core: the first tile whose compute has not started (b) and its group. The admitted tiles
+    // from b on are relabelled J tiles later (identical tiles: only their addresses move), so
+    // they become part of the simulated tail; if they straddle a group end, the skip starts at
+    // the next tile to admit instead.
+    std::int64_t j = std::numeric_limits<std::int64_t>::max();
+    for (const Core& c : cores_) {
+      if (c.task != static_cast<int>(t) || c.done) continue;
+      const auto [b, g] = skip_start(c);
+      const std::int64_t end = g < c.group_end.size() ? c.group_end[g] : b;
+      j = std::min({j, end - b - opts_.tail_tiles, end - c.next_load});
+    }
+    j = j > 0 && j != std::numeric_limits<std::int64_t>::max() ? j : 0;
     if (j <= 0) continue;
     std::uint64_t skipped = 0;
     Picoseconds compute_ps = 0;  // the slowest core's compute for J tiles
     for (Core& c : cores_) {
       if (c.task != static_cast<int>(t) || c.done) continue;
-      std::size_t g = 0;
-      while (c.group_end[g] <= c.next_load) ++g;
+      const auto [b, g] = skip_start(c);
       std::int64_t per_tile = 0;
       const npu::TileGroup& grp = c.program->groups[g];
       for (const auto* pats : {&grp.loads, &grp.stores}) {
         for (const npu::StreamPattern& p : *pats) per_tile += p.rows * ((p.row_bytes + c.tx_bytes - 1) / c.tx_bytes);
       }
-      c.skip_from = c.next_load;
-      c.skip_to = c.next_load + j;
+      npu::Mmu& mmu = devices_[static_cast<std::size_t>(c.device)]->mmu;
+      for (Job& job : c.jobs) {
+        if (job.live && !job.store && job.tile >= b) {
+          job.tile += j;
+          job.tile_in_group += j;
+          if (!job.issued_all) {
+            // the stream would have reached this page with its translation prefetched
+            const npu::StreamPattern& p = (*job.patterns)[job.pattern];
+            mmu.warm(p.base + static_cast<std::uint64_t>(job.tile_in_group * p.tile_stride +
+                                                         job.row * p.row_stride + job.offset), now);
+          }
+        }
+      }
+      if (!grp.loads.empty()) {
+        // likewise the first tile admitted after the relabelled ones
+        const npu::StreamPattern& p = grp.loads.front();
+        const std::int64_t first = c.next_load + j - (g ? c.group_end[g - 1] : 0);
+        mmu.warm(p.base + static_cast<std::uint64_t>(first * p.tile_stride), now);
+      }
+      c.skip_from = b;
+      c.skip_to = b + j;
+      if (c.next_compute == b) c.next_compute = b + j;
+      c.next_load += j;
       skipped += static_cast<std::uint64_t>(j * per_tile);
-      compute_ps = std::max(compute_ps, j * devices_[static_cast<std::size_t>(c.device)]->npu_clock.to_ps(grp.compute_cycles));
+      const Picoseconds core_ps = j * devices_[static_cast<std::size_t>(c.device)]->npu_clock.to_ps(grp.compute_cycles);
+      if (cbound) c.skipped_ps = core_ps;
+      compute_ps = std::max(compute_ps, core_ps);
     }
     skipped_requests_[t] = skipped;
+    if (cbound) continue;  // each core carries its own skipped compute
     // The skipped tiles take as long as their memory traffic at the steady rate, or their compute
     // when that is longer (a compute-bound kernel moves its requests in bursts between tiles).
     const auto memory_ps = static_cast<Picoseconds>(std::llround(static_cast<double>(skipped) / rate));

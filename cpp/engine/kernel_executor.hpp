@@ -8,10 +8,13 @@
 // proceed meanwhile into the free scratchpad buffers (double buffering). Several kernels on
 // several devices run concurrently in one loop; each memory runs in its own clock domain.
 // With ExecOptions::sample (the `sampled` fidelity), once each kernel's aggregate request rate is
-// steady (measured at tile boundaries) every core skips the same number of identical tiles of its
-// current group, whose time is their requests at the steady rate, and the last `tail_tiles` are
-// simulated again at cycle level, so the drain and the imbalance between cores at the end are
-// simulated, not guessed.
+// steady, every core skips the same number of identical tiles of its current group, whose time is
+// their requests at the steady rate; the tiles already being loaded are renumbered to the end of
+// the group (only their addresses move) and with the rest of the last `tail_tiles` are simulated
+// at cycle level, so the drain and the imbalance between cores at the end are simulated, not
+// guessed. A kernel whose memory stays well ahead of its compute (compute-bound, judged from its
+// first tiles) stops simulating loads: they are hidden behind compute, and skipped tiles cost
+// exactly their compute. docs/fidelity.md describes both.
 // Time: global picoseconds. Hot path: the request loop (no allocation per request; pools and
 // vectors are sized up front). Contract: the TilePlans and devices outlive run().
 #pragma once
@@ -39,7 +42,15 @@ struct ExecOptions {
   int min_tiles = 4;            // tiles every core completes before a task may count as steady
   Picoseconds window_ps = 250000;  // progress sampling period
   int windows = 8;              // windows in the steady window
-  int tail_tiles = 3;           // tiles per core simulated after the skipped middle
+  int tail_tiles = 4;           // tiles per core simulated after the skip, in-flight ones included
+  // Compute-bound shortcut: a task is compute-bound when memory keeps ahead of compute by at
+  // least `compute_slack` x a tile's compute: predicted when every core has started its first
+  // tile (one tile round of loads and stores at the rate achieved so far), or observed once every
+  // unfinished core has started its last `slack_tiles` tiles of one group that long after their
+  // loads were back. Then loads of the rest of the kernel are not simulated (they are hidden
+  // behind compute) and skipped tiles take exactly their compute. compute_slack <= 0: off.
+  double compute_slack = 0.25;
+  int slack_tiles = 2;
   bool record_spans = false;
 };
 
@@ -97,7 +108,11 @@ class KernelExecutor {
     bool operator>(const Event& o) const { return time > o.time || (time == o.time && a > o.a); }
   };
 
-  void admit_loads(Core& c);
+  void admit_loads(Core& c, Picoseconds t);
+  bool compute_bound(std::size_t task) const;
+  void predict_compute_bound(Picoseconds now);
+  std::vector<std::uint8_t> cbound_predicted_;  // per task: 0 not yet judged, 1 no, 2 yes
+  void elide_loads(Core& c, Picoseconds t);
   void start_compute(Core& c, Picoseconds t);
   void issue(Core& c, Picoseconds t);
   void complete(Core& c, int job, Picoseconds t);
@@ -106,7 +121,8 @@ class KernelExecutor {
   double steady_rate(std::size_t task) const;  // requests per ps, 0 while not steady
   void log_progress(Picoseconds now);
   Picoseconds next_sample_ = 0;
-  void skip_ahead();
+  void skip_ahead(Picoseconds now);
+  std::pair<std::int64_t, std::size_t> skip_start(const Core& c) const;  // first tile to skip, its group
 
   std::vector<Device*> devices_;
   link::Link* link_;
@@ -115,6 +131,21 @@ class KernelExecutor {
   std::vector<Remote> remotes_;
   std::vector<int> free_remotes_;
   std::vector<Event> heap_;
+  // Memory completions of one device by memory cycle: a ring of buckets over the next kSpan
+  // cycles (completions come a fixed few tens of cycles after their command), so the hot path
+  // pays no heap operation per request. Anything outside the ring goes to heap_. Events are
+  // taken in (time, id) order, merged with heap_.
+  struct Calendar {
+    static constexpr Cycle kSpan = Cycle{1} << 12;
+    std::vector<std::vector<std::uint64_t>> buckets;
+    Cycle cursor = 0;        // no completion is due before this cycle
+    std::size_t count = 0;
+    std::size_t front = 0;   // ids of the cursor bucket taken so far (sorted once when opened)
+    bool open = false;
+  };
+  std::vector<Calendar> calendars_;  // per device
+  bool calendar_front(std::size_t d);  // advances the cursor to the next due bucket; false if none
+  void dispatch(const Event& e);
   std::vector<std::pair<std::uint64_t, Picoseconds>> delivered_;
   std::unordered_map<std::uint64_t, int> link_pending_;  // link transfer id -> remote request
   std::vector<std::pair<Picoseconds, int>> retry_remote_;  // remote requests waiting for a queue slot

@@ -285,6 +285,16 @@ Mmu::Mmu(const TlbConfig& cfg, PageTableView table) : tlb_(cfg), table_(table) {
   shift_ = log2_exact(tlb_.config().page_bytes);  // a power of two: checked by TlbConfig
 }
 
+void Tlb::warm(std::uint64_t page, Picoseconds t) {
+  if (find(page) != kNone) return;
+  fill(page, t, true);
+}
+
+void Mmu::warm(std::uint64_t logical, Picoseconds t) {
+  const std::uint64_t page = logical >> shift_;
+  if (page < table_.pages && table_.device[page] >= 0) tlb_.warm(page, t);
+}
+
 Translation Mmu::translate(std::uint64_t logical, Picoseconds t) {
   const std::uint64_t page = logical >> shift_;
   if (page >= table_.pages) {

@@ -63,6 +63,10 @@ class Tlb {
   // Time at which the translation of logical page `page` is available to a lookup at time t.
   Picoseconds lookup(std::uint64_t page, Picoseconds t);
   void invalidate(std::uint64_t page);  // shootdown after a migration
+  // `sampled` skip-ahead: enter page as the skipped stream's next-page prefetch would have left
+  // it (valid from t, marked prefetched so its first use prefetches the next page). No walker is
+  // used and nothing is counted; a page already present is left alone.
+  void warm(std::uint64_t page, Picoseconds t);
   void flush();
   const TlbConfig& config() const { return cfg_; }
   const TlbStats& stats() const { return stats_; }
@@ -131,6 +135,8 @@ class Mmu {
   // Translate a logical byte address at time t; throws std::out_of_range for an unmapped page
   // (a mapping bug upstream, reported with the address and page).
   Translation translate(std::uint64_t logical, Picoseconds t);
+  // Tlb::warm for the page of a logical address (an unmapped page is left to translate()).
+  void warm(std::uint64_t logical, Picoseconds t);
   Tlb& tlb() { return tlb_; }
   const Tlb& tlb() const { return tlb_; }
   void set_table(PageTableView table) { table_ = table; }

@@ -305,6 +305,19 @@ class Engine:
         ``sampled``: an on-disk kernel memo shared with other engines of the same system
         configuration (default None). The store's scope must stand for this system: signatures
         name devices by index, not by configuration.
+    sample_min_tiles
+        ``sampled``: tiles every core computes before a memory-bound kernel may count as steady
+        (default 4, at least 2).
+    sample_tail_tiles
+        ``sampled``: tiles per core simulated after the skipped middle, counting the tiles whose
+        loads were under way at the skip (default 4, at least 1).
+    sample_compute_slack
+        ``sampled``: a kernel whose memory stays ahead of its compute by at least this fraction
+        of a tile's compute is compute-bound: the rest of its loads is not simulated and skipped
+        tiles cost exactly their compute (default 0.25; 0 turns the shortcut off; below 1).
+    sample_slack_tiles
+        ``sampled``: consecutive tiles per core started with that slack that prove a kernel
+        compute-bound when the first-tile prediction did not (default 2, at least 1).
 
     Example
     -------
@@ -318,6 +331,10 @@ class Engine:
     record_timeline: bool = False
     sample_tolerance: float = 0.01
     memo_store: KernelMemoStore | None = None
+    sample_min_tiles: int = 4
+    sample_tail_tiles: int = 4
+    sample_compute_slack: float = 0.25
+    sample_slack_tiles: int = 2
     _core: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -330,6 +347,10 @@ class Engine:
             "link": self.system.link.to_config() if self.system.link else None,
             "fidelity": self.fidelity,
             "sample_tolerance": self.sample_tolerance,
+            "sample_min_tiles": self.sample_min_tiles,
+            "sample_tail_tiles": self.sample_tail_tiles,
+            "sample_compute_slack": self.sample_compute_slack,
+            "sample_slack_tiles": self.sample_slack_tiles,
             "record_spans": self.record_timeline,
         }
         self._core = _core.engine.Engine(cfg, self._tables(self.page_tables))
@@ -418,7 +439,7 @@ class Engine:
                 sig = k["signature"]
                 if not sig or sig in missing or self._core.memo_get(sig) is not None:
                     continue
-                value = self.memo_store.get(sig)
+                value = self.memo_store.get(self._store_key(sig))
                 if value is None or not self._memo_put(sig, value):
                     missing.append(sig)
         return missing
@@ -437,7 +458,16 @@ class Engine:
         for sig in signatures:
             entry = self._core.memo_get(sig)
             if entry is not None:
-                self.memo_store.put(sig, {"kernel": base64.b64encode(entry).decode("ascii")})
+                value = {"kernel": base64.b64encode(entry).decode("ascii")}
+                self.memo_store.put(self._store_key(sig), value)
+
+    def _store_key(self, signature: str) -> str:
+        """The store's key: the signature plus the sampling settings, which change results."""
+        return (
+            f"{signature}|sampled tol={self.sample_tolerance!r} min={self.sample_min_tiles} "
+            f"tail={self.sample_tail_tiles} slack={self.sample_compute_slack!r}"
+            f"x{self.sample_slack_tiles}"
+        )
 
     def run_epochs(
         self,

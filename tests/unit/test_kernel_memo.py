@@ -80,7 +80,7 @@ def test_a_damaged_or_foreign_entry_is_a_miss_and_is_replaced(tmp_path: Path) ->
     system = presets.h2m2()
     store = KernelMemoStore(tmp_path, scope="h2m2")
     eng = Engine(system, _tables(system), memo_store=store)
-    sigs = [k["signature"] for s in eng._program(_program()) for k in s["kernels"]]
+    sigs = [eng._store_key(k["signature"]) for s in eng._program(_program()) for k in s["kernels"]]
     good = Engine(system, _tables(system)).run(_program())[0]
     garbage = base64.b64encode(b"KRC1 not a kernel").decode()
     store.put(sigs[0], {"kernel": garbage})
@@ -98,6 +98,16 @@ def test_a_damaged_or_foreign_entry_is_a_miss_and_is_replaced(tmp_path: Path) ->
     with pytest.raises(ValueError, match="trailing"):
         other._core.memo_put(sigs[0], entry + b"\0")
     assert other.memo_size == 0
+
+
+def test_engines_with_other_sampling_settings_do_not_share_entries(tmp_path: Path) -> None:
+    system = presets.h2m2()
+    store = KernelMemoStore(tmp_path, scope="h2m2")
+    Engine(system, _tables(system), memo_store=store).run(_program())
+    other = Engine(system, _tables(system), memo_store=store, sample_tail_tiles=2)
+    res = other.run(_program())[0]
+    assert not any(k.memo_hit for k in res.kernels)
+    assert len(store) == 4  # two kernels x two settings
 
 
 def test_cycle_and_analytic_engines_neither_read_nor_write_the_store(tmp_path: Path) -> None:
