@@ -43,8 +43,16 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
     count_[q].assign(nb, 0);
     hits_[q].assign(nb, 0);
     cand_[q].assign(nb, Candidate{});
+    for (int b = 0; b < banks_; ++b) {
+      Candidate& c = cand_[q][static_cast<std::size_t>(b)];
+      c.bank = b;
+      c.bg = b / banks_per_group_;
+      c.rank = b / banks_per_rank_;
+    }
     act_mask_[q] = pre_mask_[q] = col_mask_[q] = 0;
     lower_bound_[q].assign(nb, kNever);
+    cand_seq_[q].assign(nb, ~std::uint64_t{0});
+    wheel_[q] = Wheel{};
     count_total_[q] = 0;
   }
   if (banks_ > 64) {
@@ -101,11 +109,23 @@ void Controller::enqueue(const DecodedAddress& a, bool is_write, std::uint64_t i
     head_[q][b] = slot;
   }
   tail_[q][b] = slot;
-  ++count_[q][b];
-  if (open_row_[b] == r.row) ++hits_[q][b];
+  const int count = count_[q][b]++;
+  const int hits = hits_[q][b];
+  const std::int32_t open = open_row_[b];
+  const bool hit = open == r.row;
+  hits_[q][b] += hit;
   ++count_total_[q];
-  update_candidates(r.bank, q);
-  if (now < next_event_) next_event_ = now;
+  // Wake the channel only if the request may change what issues before the next event: a
+  // change of the write-drain mode, or a new candidate of the served queue that is legal
+  // earlier. The youngest request changes the bank's candidate only if it is the first, the
+  // first hit to the open row, or the first non-hit behind a streak at the cap.
+  Cycle wake = kNever;
+  if (count == 0 || (open >= 0 && (hit ? hits == 0 : (count == hits && streak_[b] >= row_hit_cap_)))) {
+    update_candidates(r.bank, q);
+    if (q == (writing_ ? 1 : 0)) wake = std::max(now, lower_bound_[q][b]);
+  }
+  if (next_writing(count_total_[0], count_total_[1]) != writing_) wake = now;
+  if (wake < next_event_) next_event_ = wake;
 }
 
 void Controller::unlink(int q, int bank, int slot, int prev) {
@@ -123,65 +143,133 @@ void Controller::unlink(int q, int bank, int slot, int prev) {
 }
 
 void Controller::recount_hits(int bank) {
+  // One pass per queue counts the hits to the newly opened row and finds the candidate: the
+  // oldest hit, else the oldest request of another row (a streak cannot be capped right after
+  // an ACT).
   const auto b = static_cast<std::size_t>(bank);
   const std::int32_t row = open_row_[b];
   for (int q = 0; q < 2; ++q) {
-    int n = 0;
-    for (int s = head_[q][b]; s >= 0; s = slots_[q][static_cast<std::size_t>(s)].next) {
-      n += slots_[q][static_cast<std::size_t>(s)].row == row;
+    const Request* slots = slots_[q].data();
+    int n = 0, hit = -1, hit_prev = -1, other = -1, other_prev = -1;
+    for (int prev = -1, s = head_[q][b]; s >= 0; prev = s, s = slots[s].next) {
+      if (slots[s].row == row) {
+        if (n++ == 0) {
+          hit = s;
+          hit_prev = prev;
+        }
+      } else if (other < 0) {
+        other = s;
+        other_prev = prev;
+      }
     }
     hits_[q][b] = n;
+    if (count_[q][b] == 0 || blocked_[b] || streak_[b] >= row_hit_cap_) {
+      update_candidate(q, bank);
+    } else if (n > 0) {
+      set_candidate(q, bank, hit, hit_prev, q ? Command::WR : Command::RD);
+    } else {
+      set_candidate(q, bank, other, other_prev, Command::PRE);
+    }
   }
-  update_candidates(bank);
 }
 
 void Controller::update_candidates(int bank, int only_q) {
+  if (only_q >= 0) {
+    update_candidate(only_q, bank);
+  } else {
+    update_candidate(0, bank);
+    update_candidate(1, bank);
+  }
+}
+
+void Controller::update_candidate(int q, int bank) {
   const auto b = static_cast<std::size_t>(bank);
+  Candidate& c = cand_[q][b];
+  const int count = count_[q][b];
+  if (count == 0 || blocked_[b]) {
+    if (c.slot < 0) return;  // had none either
+    const std::uint64_t keep = ~(std::uint64_t{1} << bank);
+    act_mask_[q] &= keep;
+    pre_mask_[q] &= keep;
+    col_mask_[q] &= keep;
+    c.slot = -1;
+    cand_seq_[q][b] = ~std::uint64_t{0};
+    set_bound(q, bank, kNever);
+    return;
+  }
   const std::int32_t open = open_row_[b];
-  for (int q = only_q < 0 ? 0 : only_q; q < (only_q < 0 ? 2 : only_q + 1); ++q) {
-    Candidate& c = cand_[q][b];
-    c = Candidate{};
-    const std::uint64_t bit = std::uint64_t{1} << b;
-    act_mask_[q] &= ~bit;
-    pre_mask_[q] &= ~bit;
-    col_mask_[q] &= ~bit;
-    if (count_[q][b] == 0 || blocked_[b]) {
-      lower_bound_[q][b] = kNever;
-      continue;
+  const int hits = hits_[q][b];
+  const bool capped = streak_[b] >= row_hit_cap_ && count > hits;
+  const Request* slots = slots_[q].data();
+  int prev = -1, s = head_[q][b];
+  Command cmd;
+  if (open >= 0 && hits > 0 && !capped) {
+    // the oldest row hit
+    while (slots[s].row != open) {
+      prev = s;
+      s = slots[s].next;
     }
-    const int hits = hits_[q][b];
-    const bool capped = streak_[b] >= row_hit_cap_ && count_[q][b] > hits;
-    int prev = -1, s = head_[q][b];
-    if (open >= 0 && hits > 0 && !capped) {
-      // the oldest row hit
-      while (slots_[q][static_cast<std::size_t>(s)].row != open) {
+    cmd = q ? Command::WR : Command::RD;
+  } else {
+    // the oldest request that needs a row command (with a capped streak: for another row)
+    if (open >= 0) {
+      while (slots[s].row == open) {
         prev = s;
-        s = slots_[q][static_cast<std::size_t>(s)].next;
+        s = slots[s].next;
       }
-      c.cmd = q ? Command::WR : Command::RD;
-    } else {
-      // the oldest request that needs a row command (with a capped streak: for another row)
-      while (open >= 0 && slots_[q][static_cast<std::size_t>(s)].row == open) {
-        prev = s;
-        s = slots_[q][static_cast<std::size_t>(s)].next;
-      }
-      c.cmd = open < 0 ? Command::ACT : Command::PRE;
     }
-    const Request& r = slots_[q][static_cast<std::size_t>(s)];
-    c.slot = s;
-    c.prev = prev;
-    c.seq = r.seq;
-    c.rank = r.rank;
-    c.bg = r.bg;
-    c.bank = r.bank;
-    lower_bound_[q][b] = timing_.earliest(c.cmd, r.rank, r.bg, r.bank);
-    if (c.cmd == Command::ACT) {
+    cmd = open < 0 ? Command::ACT : Command::PRE;
+  }
+  set_candidate(q, bank, s, prev, cmd);
+}
+
+void Controller::set_candidate(int q, int bank, int slot, int prev, Command cmd) {
+  const auto b = static_cast<std::size_t>(bank);
+  Candidate& c = cand_[q][b];
+  const std::uint64_t bit = std::uint64_t{1} << bank;
+  if (c.slot < 0 || cmd != c.cmd) {
+    const std::uint64_t keep = ~bit;
+    act_mask_[q] &= keep;
+    pre_mask_[q] &= keep;
+    col_mask_[q] &= keep;
+    if (cmd == Command::ACT) {
       act_mask_[q] |= bit;
-    } else if (c.cmd == Command::PRE) {
+    } else if (cmd == Command::PRE) {
       pre_mask_[q] |= bit;
     } else {
       col_mask_[q] |= bit;
     }
+  }
+  c.slot = slot;
+  c.prev = prev;
+  c.cmd = cmd;
+  cand_seq_[q][b] = slots_[q][static_cast<std::size_t>(slot)].seq;
+  set_bound(q, bank, timing_.earliest(cmd, c.rank, c.bg, c.bank));
+}
+
+void Controller::set_bound(int q, int b, Cycle e) {
+  Cycle& bound = lower_bound_[q][static_cast<std::size_t>(b)];
+  if (e == bound) return;  // filed already
+  Wheel& w = wheel_[q];
+  const std::uint64_t bit = std::uint64_t{1} << b;
+  // Take the bank out of wherever it is filed (clearing a bit it does not hold is harmless).
+  const auto old_slot = static_cast<std::size_t>(bound & (Wheel::kSlots - 1));
+  w.ready &= ~bit;
+  w.far &= ~bit;
+  if ((w.slot[old_slot] &= ~bit) == 0) w.occupied &= ~(std::uint64_t{1} << old_slot);
+  bound = e;
+  file(w, b, e);
+}
+
+void Controller::refile_far(int q) {
+  Wheel& w = wheel_[q];
+  std::uint64_t far = w.far;
+  w.far = 0;
+  w.far_min = kNever;
+  while (far) {
+    const int b = __builtin_ctzll(far);
+    far &= far - 1;
+    file(w, b, lower_bound_[q][static_cast<std::size_t>(b)]);
   }
 }
 
@@ -195,14 +283,11 @@ void Controller::close_bank(int bank) {
   update_candidates(bank);
 }
 
-void Controller::record(Cycle t, Command c, int rank, int bg, int bank, std::int32_t row,
-                        std::int32_t col) {
-  ++stats_.commands[static_cast<std::size_t>(idx(c))];
-  if (log_) {
-    const int g = bg >= 0 ? bg % bank_groups_ : -1;
-    const int b = bank >= 0 ? bank % banks_per_group_ : -1;
-    log_->record(t, channel_, rank, g, b, row, col, c);
-  }
+void Controller::log_command(Cycle t, Command c, int rank, int bg, int bank, std::int32_t row,
+                             std::int32_t col) {
+  const int g = bg >= 0 ? bg % bank_groups_ : -1;
+  const int b = bank >= 0 ? bank % banks_per_group_ : -1;
+  log_->record(t, channel_, rank, g, b, row, col, c);
 }
 
 void Controller::issue_column(int q, const Candidate& c, Cycle t) {
@@ -347,97 +432,121 @@ void Controller::refresh_rank(int r, Cycle t, bool& row_bus_used, Cycle& next) {
   refresh_bank_[ri] = (refresh_bank_[ri] + 1) % banks_per_rank_;
 }
 
-void Controller::scan(int q, std::uint64_t mask, Cycle t, Candidate& best, Cycle& next) {
-  Cycle* bound = lower_bound_[q].data();
-  while (mask) {
-    const int b = __builtin_ctzll(mask);
-    mask &= mask - 1;
-    if (bound[b] > t) {
-      next = std::min(next, bound[b]);
-      continue;
+void Controller::scan(int q, std::uint64_t mask, Cycle t, int& best, std::uint64_t& best_seq) {
+  const std::uint64_t* seq = cand_seq_[q].data();
+  std::uint64_t ready = wheel_[q].ready & mask;
+  // Oldest first: the first legal one is the class's pick, so the rest need no timing check.
+  while (ready) {
+    int m = -1;
+    std::uint64_t ms = best_seq;
+    for (std::uint64_t r = ready; r; r &= r - 1) {
+      const int b = __builtin_ctzll(r);
+      if (seq[b] < ms) {
+        ms = seq[b];
+        m = b;
+      }
     }
-    const Candidate& c = cand_[q][static_cast<std::size_t>(b)];
+    if (m < 0) return;  // an older legal candidate of another class wins
+    ready &= ~(std::uint64_t{1} << m);
+    const Candidate& c = cand_[q][static_cast<std::size_t>(m)];
     const Cycle e = timing_.earliest(c.cmd, c.rank, c.bg, c.bank);
-    bound[b] = e;
-    if (e > t) {
-      next = std::min(next, e);
-    } else if (c.seq < best.seq) {
-      best = c;
+    if (e <= t) {
+      best = m;
+      best_seq = ms;
+      return;
     }
+    set_bound(q, m, e);
   }
+}
+
+Cycle Controller::candidates_next(int q, Cycle t) const {
+  const Wheel& w = wheel_[q];
+  const Cycle col_gate = timing_.channel_gate(q ? Command::WR : Command::RD);
+  const Cycle pre_gate = timing_.channel_gate(Command::PRE);
+  Cycle best = kNever;
+  // Banks of `m` may issue at T, and not before their class gate.
+  auto consider = [&](std::uint64_t m, Cycle T) {
+    if (m & col_mask_[q]) best = std::min(best, std::max(col_gate, T));
+    if (m & pre_mask_[q]) best = std::min(best, std::max(pre_gate, T));
+    const std::uint64_t acts = m & act_mask_[q];
+    if (acts) {
+      for (int r = 0; r < ranks_; ++r) {
+        if (acts & rank_bits_[static_cast<std::size_t>(r)]) {
+          best = std::min(best, std::max(timing_.rank_gate(Command::ACT, r), T));
+        }
+      }
+    }
+  };
+  if (w.ready) consider(w.ready, t + 1);
+  // Occupied slots in time order from t + 1; a slot at or after the best so far cannot improve.
+  const int shift = static_cast<int>((t + 1) & (Wheel::kSlots - 1));
+  std::uint64_t occ = shift ? (w.occupied >> shift) | (w.occupied << (Wheel::kSlots - shift))
+                            : w.occupied;
+  while (occ) {
+    const Cycle T = t + 1 + __builtin_ctzll(occ);
+    if (T >= best) break;
+    occ &= occ - 1;
+    consider(w.slot[static_cast<std::size_t>(T & (Wheel::kSlots - 1))], T);
+  }
+  if (w.far && w.far_min < best) consider(w.far, w.far_min);
+  return best;
 }
 
 int Controller::tick(Cycle t) {
   ++stats_.ticks;
-  Cycle next = kNever;
+  Cycle next = refresh_next_;
   bool row_bus_used = false;
-  if (refresh_mode_ != RefreshMode::None) refresh(t, row_bus_used, next);
+  if (t >= refresh_next_) {
+    next = kNever;
+    refresh(t, row_bus_used, next);
+  }
 
   // Write draining: switch to writes at the high watermark (or when no read waits), back to
   // reads at the low watermark (or when no write waits).
-  const int nr = count_total_[0], nw = count_total_[1];
-  if (writing_) {
-    if (nw == 0 || (nw <= write_low_ && nr > 0)) writing_ = false;
-  } else if (nw >= write_high_ || (nr == 0 && nw > 0)) {
-    writing_ = true;
-  }
+  writing_ = next_writing(count_total_[0], count_total_[1]);
   const int q = writing_ ? 1 : 0;
 
-  Candidate col, row;
-  const bool can_row = !row_bus_used;
-  const bool can_col = dual_bus_ || !row_bus_used;
-  // Candidates are grouped by command class so that a gate shared by many banks (the channel's
-  // data bus for column commands, a rank's tRRD/tFAW for ACTs) skips them all at once; a bank
-  // whose cached bound lies in the future is skipped without re-checking.
-  if (col_mask_[q]) {
-    const Cycle gate = timing_.channel_gate(q ? Command::WR : Command::RD);
-    if (gate > t || !can_col) {
-      next = std::min(next, std::max(gate, t + 1));
-    } else {
-      scan(q, col_mask_[q], t, col, next);
-    }
+  // A class is scanned only if its gate is open and one of its banks is ready (bound <= t);
+  // banks still waiting are not visited. The oldest legal row command of all row classes wins.
+  advance(q, t);
+  int col = -1, row = -1;
+  std::uint64_t col_seq = ~std::uint64_t{0}, row_seq = ~std::uint64_t{0};
+  const std::uint64_t ready = wheel_[q].ready;
+  if ((col_mask_[q] & ready) && (dual_bus_ || !row_bus_used) &&
+      timing_.channel_gate(q ? Command::WR : Command::RD) <= t) {
+    scan(q, col_mask_[q], t, col, col_seq);
   }
-  if (act_mask_[q] | pre_mask_[q]) {
-    if (!can_row) {
-      next = std::min(next, t + 1);
-    } else {
-      if (pre_mask_[q]) {
-        const Cycle gate = timing_.channel_gate(Command::PRE);
-        if (gate > t) {
-          next = std::min(next, gate);
-        } else {
-          scan(q, pre_mask_[q], t, row, next);
-        }
-      }
-      for (int r = 0; r < ranks_; ++r) {
-        const std::uint64_t acts = act_mask_[q] & rank_bits_[static_cast<std::size_t>(r)];
-        if (!acts) continue;
-        const Cycle gate = timing_.rank_gate(Command::ACT, r);
-        if (gate > t) {
-          next = std::min(next, gate);
-        } else {
-          scan(q, acts, t, row, next);
-        }
-      }
+  if (!row_bus_used && ((act_mask_[q] | pre_mask_[q]) & ready)) {
+    if ((pre_mask_[q] & ready) && timing_.channel_gate(Command::PRE) <= t) {
+      scan(q, pre_mask_[q], t, row, row_seq);
+    }
+    for (int r = 0; r < ranks_; ++r) {
+      const std::uint64_t acts = act_mask_[q] & rank_bits_[static_cast<std::size_t>(r)];
+      if ((acts & ready) && timing_.rank_gate(Command::ACT, r) <= t) scan(q, acts, t, row, row_seq);
     }
   }
 
   int served = 0;
-  if (col.slot >= 0) {
-    issue_column(q, col, t);
+  if (col >= 0) {
+    issue_column(q, cand_[q][static_cast<std::size_t>(col)], t);
     ++served;
-    if (dual_bus_ && row.slot >= 0) {
-      // The column command may have changed the row candidate (same bank) or its legality.
-      const Request& r = slots_[q][static_cast<std::size_t>(row.slot)];
-      const Candidate& now = cand_[q][static_cast<std::size_t>(r.bank)];
-      if (now.slot == row.slot && now.cmd == row.cmd && earliest(row.cmd, r) <= t) {
+    if (row >= 0) {
+      // The column command may have changed the row candidate's legality.
+      const Candidate& now = cand_[q][static_cast<std::size_t>(row)];
+      if (dual_bus_ && earliest(now.cmd, slots_[q][static_cast<std::size_t>(now.slot)]) <= t) {
         issue_row(q, now, t);
       }
     }
-    next = t + 1;
-  } else if (row.slot >= 0) {
-    issue_row(q, row, t);
-    next = t + 1;
+  } else if (row >= 0) {
+    issue_row(q, cand_[q][static_cast<std::size_t>(row)], t);
+  }
+
+  // The next event: a refresh, a change of the write-drain mode (the counts changed), or the
+  // earliest candidate of the served queue.
+  if (next_writing(count_total_[0], count_total_[1]) != writing_) {
+    next = std::min(next, t + 1);
+  } else {
+    next = std::min(next, candidates_next(q, t));
   }
   if (pending() > 0 && next == kNever) {
     // Only possible when every queued request waits behind a refresh; its event is in `next`

@@ -10,13 +10,16 @@
 // TimingState of the channel, its statistics.
 // Clock: the memory's command clock; every time is a cycle count. Hot path: yes.
 // Event-driven contract: tick(t) must be called at next_event() (or later); it issues what is
-// legal at t and returns the next cycle at which anything may change. Between ticks nothing
-// happens, so idle cycles cost nothing. enqueue() wakes the channel.
+// legal at t and sets next_event() to the first cycle at which a command may be legal (a lower
+// bound; never t + 1 just because something issued). Between ticks nothing happens, so idle
+// cycles cost nothing. enqueue() moves next_event() earlier if the new request may issue sooner.
 //
 // Bank state machine (per bank): Closed --ACT--> Open(row) --PRE/RDA/WRA/PREA--> Closed;
 // refresh requires Closed (REFab: every bank of the rank).
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -62,25 +65,95 @@ class Controller {
   };
   // The next command a bank wants for one queue, kept up to date on every event of that bank.
   // Its earliest issue cycle is cached in lower_bound_[q][bank]: issuing commands only raises
-  // earliest times, so a scan skips the bank while that bound is in the future (kNever: nothing
-  // to do, because the bank has no request or waits for a refresh).
+  // earliest times, so the bank needs no check while that bound is in the future (kNever:
+  // nothing to do, because the bank has no request or waits for a refresh).
   struct Candidate {
-    int slot = -1;
+    int slot = -1;  // -1: none
     int prev = -1;  // slot before it in the bank list (-1: it is the head)
-    std::uint64_t seq = ~std::uint64_t{0};
     Command cmd = Command::ACT;
-    std::int32_t rank = 0, bg = 0, bank = 0;  // flat indices, copied from the request
+    std::int32_t rank = 0, bg = 0, bank = 0;  // flat indices of the bank (fixed at init)
   };
-  void update_candidates(int bank, int q = -1);
-  // Consider the banks in `mask` as candidates at cycle t (see tick()).
-  void scan(int q, std::uint64_t mask, Cycle t, Candidate& best, Cycle& next);
+  // Candidates are grouped by command class: column commands, PREs, and the ACTs of each rank
+  // (masks below). A class shares a gate (the data bus, the PRE-to-PRE rule, a rank's
+  // tRRD/tFAW), so one check can skip all of its banks.
+  //
+  // Timing wheel of the bounds of one queue: which banks may be legal now (bound <= time) and,
+  // for the others, when. Scans look only at the ready banks, and the next event is the first
+  // wheel slot holding a bank whose class gate is open by then: nothing iterates over waiting
+  // banks. Bank b with bound e > time sits in slot[e % 64] if e < time + 64, else in `far`.
+  struct Wheel {
+    static constexpr int kSlots = 64;
+    std::array<std::uint64_t, kSlots> slot{};
+    std::uint64_t occupied = 0;  // bit s: slot s is not empty
+    std::uint64_t ready = 0;     // banks whose bound is <= time
+    std::uint64_t far = 0;       // banks whose bound is >= time + kSlots
+    Cycle far_min = kNever;      // at most the smallest bound in `far`
+    Cycle time = 0;
+  };
+  // Set the bound of bank b in queue q (kNever: no candidate) and file it in the wheel.
+  void set_bound(int q, int b, Cycle e);
+  // Put bank b with bound e in the wheel (it must not be in it).
+  static void file(Wheel& w, int b, Cycle e) {
+    const std::uint64_t bit = std::uint64_t{1} << b;
+    if (e <= w.time) {
+      w.ready |= bit;
+    } else if (e < w.time + Wheel::kSlots) {
+      const auto s = static_cast<std::size_t>(e & (Wheel::kSlots - 1));
+      w.slot[s] |= bit;
+      w.occupied |= std::uint64_t{1} << s;
+    } else if (e < kNever) {
+      w.far |= bit;
+      w.far_min = std::min(w.far_min, e);
+    }
+  }
+  // Move the wheel of queue q to cycle t: the banks whose bound has come become ready.
+  void advance(int q, Cycle t) {
+    Wheel& w = wheel_[q];
+    if (t <= w.time) return;
+    if (t - w.time < Wheel::kSlots) {
+      for (Cycle c = w.time + 1; c <= t; ++c) {  // usually one slot: ticks are dense under load
+        const auto s = static_cast<std::size_t>(c & (Wheel::kSlots - 1));
+        w.ready |= w.slot[s];
+        w.slot[s] = 0;
+        w.occupied &= ~(std::uint64_t{1} << s);
+      }
+    } else {
+      for (std::uint64_t& s : w.slot) {
+        w.ready |= s;
+        s = 0;
+      }
+      w.occupied = 0;
+    }
+    w.time = t;
+    if (w.far && w.far_min < t + Wheel::kSlots) refile_far(q);
+  }
+  void refile_far(int q);  // file the far banks again relative to the wheel's time
+
+  void update_candidates(int bank, int q = -1);  // q = -1: both queues
+  void update_candidate(int q, int bank);
+  void set_candidate(int q, int bank, int slot, int prev, Command cmd);
+  // Consider the ready banks in `mask` (all of one class) at cycle t, oldest first: the first
+  // legal one becomes `best` if older than `best_seq`; the illegal ones move back to the wheel.
+  void scan(int q, std::uint64_t mask, Cycle t, int& best, std::uint64_t& best_seq);
+  // Write-drain mode for the given queue occupancy, starting from the current mode.
+  bool next_writing(int nr, int nw) const {
+    if (writing_) return !(nw == 0 || (nw <= write_low_ && nr > 0));
+    return nw >= write_high_ || (nr == 0 && nw > 0);
+  }
+  // Earliest cycle after t at which a candidate of queue q may issue (a lower bound); the wheel
+  // must be at t.
+  Cycle candidates_next(int q, Cycle t) const;
 
   void refresh(Cycle t, bool& row_bus_used, Cycle& next);
   void refresh_rank(int r, Cycle t, bool& row_bus_used, Cycle& next);
   void issue_column(int q, const Candidate& c, Cycle t);
   void issue_row(int q, const Candidate& c, Cycle t);
   void issue_rank_wide(Command c, int rank, Cycle t);
-  void record(Cycle t, Command c, int rank, int bg, int bank, std::int32_t row, std::int32_t col);
+  void record(Cycle t, Command c, int rank, int bg, int bank, std::int32_t row, std::int32_t col) {
+    ++stats_.commands[static_cast<std::size_t>(idx(c))];
+    if (log_) log_command(t, c, rank, bg, bank, row, col);
+  }
+  void log_command(Cycle t, Command c, int rank, int bg, int bank, std::int32_t row, std::int32_t col);
   void close_bank(int bank);
   void recount_hits(int bank);
   void unlink(int q, int bank, int slot, int prev);
@@ -104,7 +177,9 @@ class Controller {
   std::vector<int> free_[2];
   std::vector<int> head_[2], tail_[2], count_[2], hits_[2];
   std::vector<Candidate> cand_[2];   // per bank
-  std::vector<Cycle> lower_bound_[2];  // per bank, dense so the scan is a tight loop
+  std::vector<Cycle> lower_bound_[2];  // per bank (kNever: no candidate)
+  std::vector<std::uint64_t> cand_seq_[2];  // per bank: the candidate's seq, dense for the scan
+  Wheel wheel_[2];
   // Bit b set: bank b's candidate is an ACT / a PRE / a column command (banks <= 64 per channel).
   std::uint64_t act_mask_[2] = {0, 0}, pre_mask_[2] = {0, 0}, col_mask_[2] = {0, 0};
   std::vector<std::uint64_t> rank_bits_;  // per rank: the bits of its banks

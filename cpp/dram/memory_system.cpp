@@ -37,7 +37,15 @@ void MemorySystem::run_channel(int c, std::size_t begin, std::size_t end, bool d
     }
     if (i == end && !drain) break;  // pause: the next chunk continues at this cycle
     if (i == end && ch.pending() == 0) break;
-    if (ch.next_event() <= t) pending_ -= ch.tick(t);
+    if (ch.next_event() <= t) {
+      pending_ -= ch.tick(t);
+      // The channel's last request was served: stop at the next cycle. The stop cycle becomes
+      // now(), where the next run starts, so it must not depend on the channel's next event.
+      if (i == end && ch.pending() == 0 && drain) {
+        ++t;
+        break;
+      }
+    }
     Cycle next = ch.next_event();
     if (i < end) next = std::min(next, std::max(fifo_[i].arrival, t + 1));
     if (next >= kNever) {

@@ -1,6 +1,8 @@
 #include "dram/timing_state.hpp"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 namespace h2m2::dram {
 
@@ -16,6 +18,23 @@ void TimingState::init(const DramConfig& cfg) {
   bg_.assign(n_bg, Times{});
   bank_.assign(n_bank, Times{});
   has_sibling_.fill(false);
+  // Share the column of a following command with another whose rules are identical everywhere.
+  for (int f = 0; f < kCommands; ++f) query_[static_cast<std::size_t>(f)] = static_cast<std::uint8_t>(f);
+  auto same_column = [&](int a, int b) {
+    const auto ai = static_cast<std::size_t>(a), bi = static_cast<std::size_t>(b);
+    for (std::size_t si = 0; si < static_cast<std::size_t>(kScopes); ++si) {
+      for (std::size_t pi = 0; pi < static_cast<std::size_t>(kCommands); ++pi) {
+        if (cfg.same[si][pi][ai] != cfg.same[si][pi][bi]) return false;
+        if (cfg.sibling[si][pi][ai] != cfg.sibling[si][pi][bi]) return false;
+      }
+    }
+    for (const WindowRule& w : cfg.windows) {
+      if (((w.following_mask >> a) & 1u) != ((w.following_mask >> b) & 1u)) return false;
+    }
+    return true;
+  };
+  if (same_column(idx(Command::RDA), idx(Command::RD))) query_[idx(Command::RDA)] = idx(Command::RD);
+  if (same_column(idx(Command::WRA), idx(Command::WR))) query_[idx(Command::WRA)] = idx(Command::WR);
   for (int s = 0; s < kScopes; ++s) {
     for (int p = 0; p < kCommands; ++p) {
       RuleList& same = same_[static_cast<std::size_t>(s)][static_cast<std::size_t>(p)];
@@ -25,6 +44,7 @@ void TimingState::init(const DramConfig& cfg) {
       for (int f = 0; f < kCommands; ++f) {
         const auto si = static_cast<std::size_t>(s), pi = static_cast<std::size_t>(p),
                    fi = static_cast<std::size_t>(f);
+        if (query_[fi] != f) continue;  // kept in the shared column
         if (cfg.same[si][pi][fi] >= 0) {
           same.following[static_cast<std::size_t>(same.n)] = static_cast<std::uint8_t>(f);
           same.latency[static_cast<std::size_t>(same.n++)] = cfg.same[si][pi][fi];
@@ -38,6 +58,11 @@ void TimingState::init(const DramConfig& cfg) {
     }
   }
   windows_.clear();
+  windows_of_.fill(0);
+  if (cfg.windows.size() > 32) {
+    throw std::invalid_argument(cfg.name + ": " + std::to_string(cfg.windows.size()) +
+                                " window rules; at most 32 are supported");
+  }
   for (const WindowRule& w : cfg.windows) {
     std::size_t nodes = 1;
     if (w.scope == Scope::Rank) nodes = n_rank;
@@ -48,6 +73,14 @@ void TimingState::init(const DramConfig& cfg) {
     win.ring.assign(nodes * static_cast<std::size_t>(w.window), 0);
     win.head.assign(nodes, 0);
     win.count.assign(nodes, 0);
+    for (int f = 0; f < kCommands; ++f) {
+      if ((w.following_mask & (1u << f)) && query_[static_cast<std::size_t>(f)] == f) {
+        win.following[static_cast<std::size_t>(win.n_following++)] = static_cast<std::uint8_t>(f);
+      }
+    }
+    for (int p = 0; p < kCommands; ++p) {
+      if (w.preceding_mask & (1u << p)) windows_of_[static_cast<std::size_t>(p)] |= 1u << windows_.size();
+    }
     windows_.push_back(std::move(win));
   }
 }
@@ -91,8 +124,8 @@ void TimingState::issue(Command c, Cycle t, int rank, int bg, int bank) {
       }
     }
   }
-  for (Window& w : windows_) {
-    if (!(w.rule.preceding_mask & (1u << ci))) continue;
+  for (std::uint32_t wm = windows_of_[ci]; wm; wm &= wm - 1) {
+    Window& w = windows_[static_cast<std::size_t>(__builtin_ctz(wm))];
     int node = 0;
     if (w.rule.scope == Scope::Rank) node = rank;
     if (w.rule.scope == Scope::BankGroup) node = bg;
@@ -111,15 +144,13 @@ void TimingState::issue(Command c, Cycle t, int rank, int bg, int bank) {
       ++count;
     } else {
       ring[head] = t;
-      head = (head + 1) % W;
+      if (++head == W) head = 0;
     }
     if (count == W) {
       const Cycle gate = ring[head] + w.rule.latency;
-      for (int f = 0; f < kCommands; ++f) {
-        if (w.rule.following_mask & (1u << f)) {
-          Cycle& slot = (*times)[static_cast<std::size_t>(f)];
-          slot = std::max(slot, gate);
-        }
+      for (int i = 0; i < w.n_following; ++i) {
+        Cycle& slot = (*times)[w.following[static_cast<std::size_t>(i)]];
+        slot = std::max(slot, gate);
       }
     }
   }

@@ -26,7 +26,7 @@ class TimingState {
   // Earliest cycle at which `c` may issue on (rank, bank group, bank). Flat indices:
   // bg = rank * bank_groups + g, bank = bg * banks_per_group + b; -1 for rank-wide commands.
   Cycle earliest(Command c, int rank, int bg, int bank) const {
-    const int ci = idx(c);
+    const int ci = query_[static_cast<std::size_t>(idx(c))];
     Cycle e = std::max(channel_[static_cast<std::size_t>(ci)], rank_[idx_rank(rank)][static_cast<std::size_t>(ci)]);
     if (bg >= 0) {
       e = std::max(e, bg_[static_cast<std::size_t>(bg)][static_cast<std::size_t>(ci)]);
@@ -37,10 +37,12 @@ class TimingState {
 
   // The channel- and rank-level part of earliest(): a gate shared by every bank of the rank.
   Cycle rank_gate(Command c, int rank) const {
-    const auto ci = static_cast<std::size_t>(idx(c));
+    const auto ci = static_cast<std::size_t>(query_[static_cast<std::size_t>(idx(c))]);
     return std::max(channel_[ci], rank_[idx_rank(rank)][ci]);
   }
-  Cycle channel_gate(Command c) const { return channel_[static_cast<std::size_t>(idx(c))]; }
+  Cycle channel_gate(Command c) const {
+    return channel_[static_cast<std::size_t>(query_[static_cast<std::size_t>(idx(c))])];
+  }
 
   void issue(Command c, Cycle t, int rank, int bg, int bank);
 
@@ -56,6 +58,8 @@ class TimingState {
     std::vector<Cycle> ring;   // nodes * window, oldest at head[node]
     std::vector<int> head;     // per node
     std::vector<int> count;    // per node
+    int n_following = 0;       // the commands it limits (aliases resolved)
+    std::array<std::uint8_t, kCommands> following{};
   };
 
   static std::size_t idx_rank(int r) { return static_cast<std::size_t>(r); }
@@ -75,6 +79,11 @@ class TimingState {
   std::array<std::array<RuleList, kCommands>, kScopes> sibling_{};
   std::array<bool, kCommands> has_sibling_{};
   std::vector<Window> windows_;
+  std::array<std::uint32_t, kCommands> windows_of_{};  // per command: bit w set if it counts in window w
+  // Column of the times tables that holds each command. A command whose column would always equal
+  // another's (RDA and RD, WRA and WR in the shipped standards: same rules as the following
+  // command everywhere) shares it, so issue() updates fewer entries.
+  std::array<std::uint8_t, kCommands> query_{};
 };
 
 }  // namespace h2m2::dram
