@@ -79,14 +79,27 @@ struct KernelExecutor::Core {
   Cycle elide_compute = 0;            // requests, and no more of them per compute cycle
   std::uint64_t requests_elided = 0;
   Picoseconds skipped_ps = 0;         // compute of the tiles skipped by this core
+  // placement classes (`sampled`; only kept for a task whose tiles are not all of one class)
+  bool mixed = false;
+  std::vector<Placement> tile_class;  // per tile
+  Placement cur_class;                // of the tile whose loads were issued last
+  Placement slack_class;              // of the tiles counted in slack_run
+  Placement elide_class;              // of the tiles whose loads the shortcut hides
+  std::int64_t skip_base = 0;         // tiles of earlier skips (all before [skip_from, skip_to))
+  // mixed: tiles of the current class that finished computing since the task's last placement
+  // event, the first and the last of their finishing times
+  std::int64_t epoch_tiles = 0;
+  Picoseconds epoch_first = 0, epoch_last = 0;
 };
 
 namespace {
 // The load ring slot of a tile: tiles are numbered in admission order with the skipped range
 // [skip_from, skip_to) left out, so a skip of any length keeps the slots of in-flight tiles apart.
+// Earlier skips (skip_base tiles) lie before every tile still in flight.
 template <typename C>
 std::size_t load_slot(const C& c, std::int64_t tile) {
-  const std::int64_t seq = c.skip_from >= 0 && tile >= c.skip_to ? tile - (c.skip_to - c.skip_from) : tile;
+  const std::int64_t seq =
+      (c.skip_from >= 0 && tile >= c.skip_to ? tile - (c.skip_to - c.skip_from) : tile) - c.skip_base;
   return static_cast<std::size_t>(seq % static_cast<std::int64_t>(c.load_done.size()));
 }
 }  // namespace
@@ -120,9 +133,14 @@ void KernelExecutor::admit_loads(Core& c, Picoseconds t) {
       // compute-bound shortcut: a group whose tiles load no more, relative to their compute,
       // than the measured one has its loads hidden too; any other group ends the shortcut
       const std::int64_t req = c.load_requests[g];
-      c.elide = req <= c.elide_requests && req * c.elide_compute <= c.elide_requests * grp.compute_cycles;
+      c.elide = req <= c.elide_requests && req * c.elide_compute <= c.elide_requests * grp.compute_cycles &&
+                (!c.mixed || c.tile_class[static_cast<std::size_t>(tile)] == c.elide_class);
     }
     if (grp.loads.empty() || c.elide) {
+      if (c.mixed && c.tile_class[static_cast<std::size_t>(tile)] != c.cur_class) {
+        c.cur_class = c.tile_class[static_cast<std::size_t>(tile)];
+        placement_event(c.task, t, true);
+      }
       const auto slot = load_slot(c, tile);
       c.load_done[slot] = 1;
       c.load_ready[slot] = t;
@@ -159,8 +177,9 @@ void KernelExecutor::start_compute(Core& c, Picoseconds t) {
   const Picoseconds dur = dev.npu_clock.to_ps(c.program->groups[g].compute_cycles);
   if (opts_.sample) {
     // slack: how long the tile's loads were back before it could start (compute-bound evidence)
-    if (g != c.slack_group) {
+    if (g != c.slack_group || (c.mixed && c.tile_class[static_cast<std::size_t>(tile)] != c.slack_class)) {
       c.slack_group = g;
+      if (c.mixed) c.slack_class = c.tile_class[static_cast<std::size_t>(tile)];
       c.slack_run = 0;
     }
     const auto slack = static_cast<double>(begin - c.load_ready[slot]);
@@ -192,6 +211,7 @@ void KernelExecutor::complete(Core& c, int id, Picoseconds t) {
     c.done = true;
     c.end = std::max(t, c.compute_free) + dev.npu_clock.to_ps(c.program->epilogue_cycles);
     --running_;
+    if (c.mixed) placement_event(c.task, t, false);
   }
 }
 
@@ -220,6 +240,10 @@ void KernelExecutor::issue(Core& c, Picoseconds t) {
   while (budget > 0 && c.inflight < npu.dma_max_inflight && c.fifo_head < c.fifo.size()) {
     const int id = c.fifo[c.fifo_head];
     Job& j = c.jobs[static_cast<std::size_t>(id)];
+    if (c.mixed && j.issued == 0 && !j.store && c.tile_class[static_cast<std::size_t>(j.tile)] != c.cur_class) {
+      c.cur_class = c.tile_class[static_cast<std::size_t>(j.tile)];  // the stream enters another class
+      placement_event(c.task, t, true);
+    }
     const npu::StreamPattern& p = (*j.patterns)[j.pattern];
     const std::uint64_t addr = p.base + static_cast<std::uint64_t>(j.tile_in_group * p.tile_stride +
                                                                    j.row * p.row_stride + j.offset);
@@ -290,6 +314,16 @@ void KernelExecutor::issue(Core& c, Picoseconds t) {
 
 void KernelExecutor::on_compute_done(Core& c, Picoseconds t) {
   c.computing = false;
+  if (c.mixed) {
+    // whole periods between tiles of the class being issued (tiles loaded before a change of
+    // class do not count)
+    if (c.tile_class[static_cast<std::size_t>(c.next_compute)] != c.cur_class) {
+      c.epoch_tiles = 0;
+    } else {
+      if (c.epoch_tiles++ == 0) c.epoch_first = t;
+      c.epoch_last = t;
+    }
+  }
   const std::int64_t tile = c.next_compute++;
   if (c.next_compute == c.skip_from) c.next_compute = c.skip_to;
   ++c.computed;
@@ -321,6 +355,7 @@ void KernelExecutor::on_compute_done(Core& c, Picoseconds t) {
     c.done = true;
     c.end = t + dev.npu_clock.to_ps(c.program->epilogue_cycles);
     --running_;
+    if (c.mixed) placement_event(c.task, t, false);
   }
 }
 
@@ -410,19 +445,84 @@ double KernelExecutor::steady_rate(std::size_t task) const {
     const double dt = static_cast<double>(log[b].first - log[a].first);
     return dt > 0 ? static_cast<double>(log[b].second - log[a].second) / dt : 0.0;
   };
-  const std::size_t a = n - 1 - w, m = n - 1 - w / 2, b = n - 1;
+  std::size_t a = n - 1 - w, m = n - 1 - w / 2;
+  const std::size_t b = n - 1;
+  if (mixed_[task]) {
+    // One placement class on every running core. After a change of classes the skip is timed
+    // by whole tile periods (stretch_period), as a remote stream's rate varies within a tile.
+    const Core* first = nullptr;
+    for (const Core& c : cores_) {
+      if (c.task != static_cast<int>(task) || c.done) continue;
+      if (first && c.cur_class != first->cur_class) return 0.0;
+      first = &c;
+    }
+    if (epoch_[task] > 0) return stretch_period(task) > 0 ? 1.0 : 0.0;
+  }
   const double early = rate(a, m), late = rate(m, b), all = rate(a, b);
   if (all <= 0 || std::fabs(late - early) > opts_.tolerance * all) return 0.0;
   return all;
 }
 
 bool KernelExecutor::all_steady() const {
+  bool any = false;
   for (std::size_t t = 0; t < progress_.size(); ++t) {
+    if (!skip_open_[t]) continue;
     bool running = false;
     for (const Core& c : cores_) running |= (c.task == static_cast<int>(t) && !c.done);
-    if (running && !compute_bound(t) && steady_rate(t) <= 0.0) return false;
+    if (!running) continue;
+    any = true;
+    if (!compute_bound(t) && steady_rate(t) <= 0.0) return false;
   }
-  return true;
+  return any;
+}
+
+Picoseconds KernelExecutor::stretch_period(std::size_t task) const {
+  // The longest mean tile period of the running cores since the last placement event, once every
+  // one has finished `min_tiles` tiles since then (min_tiles - 1 whole periods); 0 before.
+  Picoseconds period = 0;
+  for (const Core& c : cores_) {
+    if (c.task != static_cast<int>(task) || c.done) continue;
+    if (c.epoch_tiles < opts_.min_tiles) return 0;
+    period = std::max(period, (c.epoch_last - c.epoch_first) / (c.epoch_tiles - 1));
+  }
+  return period;
+}
+
+void KernelExecutor::placement_event(int task, Picoseconds t, bool class_change) {
+  const auto ti = static_cast<std::size_t>(task);
+  for (Core& c : cores_) {
+    if (c.task == task) c.epoch_tiles = 0;
+  }
+  epoch_[ti] = t;
+  skip_open_[ti] = 1;
+  // a compute-bound prediction judged other tiles; from now on only observed slack counts
+  if (class_change && cbound_predicted_[ti] == 2) cbound_predicted_[ti] = 1;
+}
+
+void KernelExecutor::classify_tiles(Core& c) const {
+  // Bytes of each tile not on the core's own device, page by page from the chip's page table.
+  const npu::Mmu& mmu = devices_[static_cast<std::size_t>(c.device)]->mmu;
+  const std::uint64_t page = mmu.page_bytes();
+  auto remote = [&](const std::vector<npu::StreamPattern>& pats, std::int64_t i) {
+    std::int64_t bytes = 0;
+    for (const npu::StreamPattern& p : pats) {
+      for (std::int64_t r = 0; r < p.rows; ++r) {
+        std::uint64_t a = p.base + static_cast<std::uint64_t>(i * p.tile_stride + r * p.row_stride);
+        const std::uint64_t end = a + static_cast<std::uint64_t>(p.row_bytes);
+        while (a < end) {
+          const std::uint64_t next = std::min(end, (a / page + 1) * page);
+          if (mmu.device_of(a) != c.device) bytes += static_cast<std::int64_t>(next - a);
+          a = next;
+        }
+      }
+    }
+    return bytes;
+  };
+  c.tile_class.clear();
+  c.tile_class.reserve(static_cast<std::size_t>(c.tiles));
+  for (const npu::TileGroup& g : c.program->groups) {
+    for (std::int64_t i = 0; i < g.count; ++i) c.tile_class.push_back(Placement{remote(g.loads, i), remote(g.stores, i)});
+  }
 }
 
 std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tasks, const ExecOptions& opts) {
@@ -439,7 +539,10 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
   progress_.assign(tasks.size(), {});
   cbound_predicted_.assign(tasks.size(), 0);
   next_sample_ = 0;
-  skipped_ = false;
+  sampling_ = opts.sample;
+  mixed_.assign(tasks.size(), 0);
+  epoch_.assign(tasks.size(), 0);
+  skip_open_.assign(tasks.size(), 1);
   skipped_ps_.assign(tasks.size(), 0);
   skipped_requests_.assign(tasks.size(), 0);
   cores_per_task_.assign(tasks.size(), 0);
@@ -493,6 +596,26 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
   device_cores_.assign(devices_.size(), {});
   rotation_.assign(devices_.size(), 0);
   for (std::size_t i = 0; i < cores_.size(); ++i) device_cores_[static_cast<std::size_t>(cores_[i].device)].push_back(i);
+  if (opts_.sample) {
+    // placement classes: a task is mixed when its tiles (over all its cores) are not all of one
+    std::vector<const Placement*> first(tasks.size(), nullptr);
+    for (Core& c : cores_) {
+      classify_tiles(c);
+      auto& f = first[static_cast<std::size_t>(c.task)];
+      for (const Placement& pc : c.tile_class) {
+        if (!f) f = &pc;
+        if (pc != *f) mixed_[static_cast<std::size_t>(c.task)] = 1;
+      }
+    }
+    for (Core& c : cores_) {
+      c.mixed = mixed_[static_cast<std::size_t>(c.task)] != 0;
+      if (!c.mixed) {
+        std::vector<Placement>().swap(c.tile_class);
+      } else if (!c.tile_class.empty()) {
+        c.cur_class = c.slack_class = c.tile_class.front();
+      }
+    }
+  }
   for (Core& c : cores_) {
     if (c.tiles == 0) {
       c.done = true;
@@ -527,7 +650,7 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
     }
     now = std::max(now, next);
     // sampling windows that ended before `now` see the progress before this instant's events
-    if (opts_.sample && !skipped_) log_progress(now);
+    if (sampling_) log_progress(now);
     // memories up to now; their completions become events
     // Every memory is brought up to now, busy or not, so a request enqueued at `now` arrives at
     // its next clock edge rather than at a stale one.
@@ -621,8 +744,8 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
       }
       rotation_[d] += any;
     }
-    if (opts_.sample && !skipped_ && opts_.compute_slack > 0.0) predict_compute_bound(now);
-    if (opts_.sample && !skipped_ && all_steady()) skip_ahead(now);
+    if (sampling_ && opts_.compute_slack > 0.0) predict_compute_bound(now);
+    if (sampling_ && all_steady()) skip_ahead(now);
     if ((++iterations & 0xFFFF) == 0 && interrupted_ && interrupted_()) {
       throw std::runtime_error("interrupted");
     }
@@ -701,6 +824,17 @@ void KernelExecutor::predict_compute_bound(Picoseconds now) {
       if (c.task == static_cast<int>(t)) done += c.requests_done;
     }
     cbound_predicted_[t] = 1;
+    if (mixed_[t]) {
+      // an aggregate rate says something about every core only if they all stream one class
+      const Core* f = nullptr;
+      bool one = true;
+      for (const Core& c : cores_) {
+        if (c.task != static_cast<int>(t) || c.done) continue;
+        one = one && (!f || c.cur_class == f->cur_class);
+        f = &c;
+      }
+      if (!one) continue;
+    }
     if (done == 0) continue;
     const double round_ps = static_cast<double>(round) * static_cast<double>(now) / static_cast<double>(done);
     bool hidden = true;
@@ -722,6 +856,7 @@ void KernelExecutor::elide_loads(Core& c, Picoseconds t) {
   c.elide = true;
   c.elide_requests = c.load_requests[c.slack_group];
   c.elide_compute = grp.compute_cycles;
+  c.elide_class = c.slack_class;
   std::size_t keep = c.fifo_head;
   for (std::size_t k = c.fifo_head; k < c.fifo.size(); ++k) {
     const int id = c.fifo[k];
@@ -730,7 +865,8 @@ void KernelExecutor::elide_loads(Core& c, Picoseconds t) {
     while (c.group_end[g] <= j.tile) ++g;
     const std::int64_t req = c.load_requests[g];
     if (j.live && !j.store && req <= c.elide_requests &&
-        req * c.elide_compute <= c.elide_requests * c.program->groups[g].compute_cycles) {
+        req * c.elide_compute <= c.elide_requests * c.program->groups[g].compute_cycles &&
+        (!c.mixed || c.tile_class[static_cast<std::size_t>(j.tile)] == c.elide_class)) {
       // the job issues nothing more; its loads are back when its requests in flight are
       c.requests_elided += static_cast<std::uint64_t>(req - j.issued);
       j.issued_all = true;
@@ -766,8 +902,9 @@ void KernelExecutor::skip_ahead(Picoseconds now) {
   // the task's steady rate (or their compute if longer). Compute-bound: each core's skipped time
   // is exactly its J tiles' compute, and the loads of the rest are not simulated.
   // Tiles after the skipped range take the load ring slots the skipped ones would have had.
-  skipped_ = true;
   for (std::size_t t = 0; t < progress_.size(); ++t) {
+    if (!skip_open_[t]) continue;
+    skip_open_[t] = 0;  // a mixed task reopens at its next placement event
     const bool cbound = compute_bound(t);
     const double rate = cbound ? 0.0 : steady_rate(t);
     if (!cbound && rate <= 0.0) continue;
@@ -784,7 +921,15 @@ void KernelExecutor::skip_ahead(Picoseconds now) {
     for (const Core& c : cores_) {
       if (c.task != static_cast<int>(t) || c.done) continue;
       const auto [b, g] = skip_start(c);
-      const std::int64_t end = g < c.group_end.size() ? c.group_end[g] : b;
+      std::int64_t end = g < c.group_end.size() ? c.group_end[g] : b;
+      if (c.mixed) {
+        // only tiles of the class just measured (issued and computed: the slack of a compute-bound
+        // core was seen on the computed ones); not while tiles of an earlier skip are in flight
+        if ((c.skip_from >= 0 && c.next_compute < c.skip_to) || c.cur_class != c.slack_class) end = b;
+        std::int64_t e = b;
+        while (e < end && c.tile_class[static_cast<std::size_t>(e)] == c.cur_class) ++e;
+        end = e;
+      }
       j = std::min({j, end - b - opts_.tail_tiles, end - c.next_load});
     }
     j = j > 0 && j != std::numeric_limits<std::int64_t>::max() ? j : 0;
@@ -818,22 +963,27 @@ void KernelExecutor::skip_ahead(Picoseconds now) {
         const std::int64_t first = c.next_load + j - (g ? c.group_end[g - 1] : 0);
         mmu.warm(p.base + static_cast<std::uint64_t>(first * p.tile_stride), now);
       }
+      if (c.skip_from >= 0) c.skip_base += c.skip_to - c.skip_from;
       c.skip_from = b;
       c.skip_to = b + j;
       if (c.next_compute == b) c.next_compute = b + j;
       c.next_load += j;
       skipped += static_cast<std::uint64_t>(j * per_tile);
       const Picoseconds core_ps = j * devices_[static_cast<std::size_t>(c.device)]->npu_clock.to_ps(grp.compute_cycles);
-      if (cbound) c.skipped_ps = core_ps;
+      if (cbound) c.skipped_ps += core_ps;
       compute_ps = std::max(compute_ps, core_ps);
     }
-    skipped_requests_[t] = skipped;
+    skipped_requests_[t] += skipped;
     if (cbound) continue;  // each core carries its own skipped compute
     // The skipped tiles take as long as their memory traffic at the steady rate, or their compute
     // when that is longer (a compute-bound kernel moves its requests in bursts between tiles).
-    const auto memory_ps = static_cast<Picoseconds>(std::llround(static_cast<double>(skipped) / rate));
-    skipped_ps_[t] = std::max(memory_ps, compute_ps);
+    const Picoseconds period = mixed_[t] && epoch_[t] > 0 ? stretch_period(t) : 0;
+    const auto memory_ps = period > 0 ? j * period
+                                      : static_cast<Picoseconds>(std::llround(static_cast<double>(skipped) / rate));
+    skipped_ps_[t] += std::max(memory_ps, compute_ps);
   }
+  sampling_ = false;
+  for (std::size_t t = 0; t < progress_.size(); ++t) sampling_ = sampling_ || mixed_[t] || skip_open_[t];
 }
 
 }  // namespace h2m2::engine

@@ -14,7 +14,12 @@
 // at cycle level, so the drain and the imbalance between cores at the end are simulated, not
 // guessed. A kernel whose memory stays well ahead of its compute (compute-bound, judged from its
 // first tiles) stops simulating loads: they are hidden behind compute, and skipped tiles cost
-// exactly their compute. docs/fidelity.md describes both.
+// exactly their compute. Skipped tiles must also be placed like the measured ones: every tile is
+// classified by its bytes not on the core's own device (loads, stores; from the chip's page
+// table), a skip covers only tiles of the class the window measured, all running cores must be in
+// one class, and a kernel whose tiles are not all of one class measures anew (and may skip again)
+// after each change of class or of the set of running cores, timing that skip by whole tile
+// periods. docs/fidelity.md describes all three.
 // Time: global picoseconds. Hot path: the request loop (no allocation per request; pools and
 // vectors are sized up front). Contract: the TilePlans and devices outlive run().
 #pragma once
@@ -101,6 +106,18 @@ class KernelExecutor {
   struct Job;
   struct Core;
   struct Remote;
+  // Where a tile's bytes live, as far as timing goes: its load and store bytes whose pages are not
+  // on the core's own device (read or written over the link). Tiles of one class are
+  // interchangeable for `sampled`.
+  struct Placement {
+    std::int64_t remote_load = 0;
+    std::int64_t remote_store = 0;
+    bool operator==(const Placement& o) const { return remote_load == o.remote_load && remote_store == o.remote_store; }
+    bool operator!=(const Placement& o) const { return !(*this == o); }
+  };
+  void classify_tiles(Core& c) const;
+  // A mixed task's classes changed (a core entered another class, or finished): re-sample.
+  void placement_event(int task, Picoseconds t, bool class_change);
   struct Event {
     Picoseconds time;
     int kind;  // 0 memory completion, 1 compute done
@@ -119,6 +136,7 @@ class KernelExecutor {
   void request_done(std::uint64_t id, Picoseconds t);
   bool all_steady() const;
   double steady_rate(std::size_t task) const;  // requests per ps, 0 while not steady
+  Picoseconds stretch_period(std::size_t task) const;  // mixed task after a placement event
   void log_progress(Picoseconds now);
   Picoseconds next_sample_ = 0;
   void skip_ahead(Picoseconds now);
@@ -156,7 +174,13 @@ class KernelExecutor {
   std::vector<std::size_t> cores_per_task_;
   std::vector<std::vector<std::size_t>> device_cores_;  // core indices per device
   std::vector<std::size_t> rotation_;                   // per device: DMA arbitration start
-  bool skipped_ = false;
+  // Per task: tiles not all of one placement class; time of the last class change (a core
+  // starting a tile of another class, or a core finishing); a skip may still happen (one per
+  // stretch between such changes; a task of one class skips at most once).
+  std::vector<std::uint8_t> mixed_;
+  std::vector<Picoseconds> epoch_;
+  std::vector<std::uint8_t> skip_open_;
+  bool sampling_ = false;  // some task may still skip or is mixed: keep the progress log
   std::vector<Picoseconds> skipped_ps_;            // per task: time of the tiles not simulated
   std::vector<std::uint64_t> skipped_requests_;    // per task
   ExecOptions opts_;

@@ -137,6 +137,13 @@ class Mmu {
   Translation translate(std::uint64_t logical, Picoseconds t);
   // Tlb::warm for the page of a logical address (an unmapped page is left to translate()).
   void warm(std::uint64_t logical, Picoseconds t);
+  // The device holding the page of a logical address (-1: unmapped), from the page table alone
+  // (no TLB access, no time): `sampled` classifies tiles by where their bytes live with it.
+  int device_of(std::uint64_t logical) const {
+    const std::uint64_t page = logical >> shift_;
+    return page < table_.pages ? table_.device[page] : -1;
+  }
+  std::uint64_t page_bytes() const { return std::uint64_t{1} << shift_; }
   Tlb& tlb() { return tlb_; }
   const Tlb& tlb() const { return tlb_; }
   void set_table(PageTableView table) { table_ = table; }
