@@ -756,3 +756,7 @@ def main(argv: list[str] | None = None) -> int:
 def _fail(message: str) -> int:
     print(f"h2m2: error: {message}", file=sys.stderr)
     return 2
+
+
+if __name__ == "__main__":  # python -m h2m2.cli (python -m h2m2 is the documented entry)
+    sys.exit(main())
