@@ -22,7 +22,7 @@ class FMajor(RestrictedSearch):
     >>> from h2m2.policies.base import EpochState
     >>> st = EpochState.uniform(presets.h2m2(), models.get("GPT3-175B"), batch=32, seq_len=512)
     >>> FMajor().on_epoch(st).split["fc"]
-    75
+    48
     """
 
     name = "f_major"

@@ -22,7 +22,7 @@ class QMajor(RestrictedSearch):
     >>> from h2m2.policies.base import EpochState
     >>> st = EpochState.uniform(presets.h2m2(), models.get("GPT3-175B"), batch=32, seq_len=512)
     >>> QMajor().on_epoch(st).split["qkv"]
-    77
+    48
     """
 
     name = "q_major"
