@@ -23,6 +23,8 @@ py::dict pattern_to_dict(const npu::StreamPattern& s) {
   d["rows"] = s.rows;
   d["row_stride"] = s.row_stride;
   d["tile_stride"] = s.tile_stride;
+  d["step_tiles"] = s.step_tiles;
+  d["step_stride"] = s.step_stride;
   return d;
 }
 

@@ -245,7 +245,7 @@ void KernelExecutor::issue(Core& c, Picoseconds t) {
       placement_event(c.task, t, true);
     }
     const npu::StreamPattern& p = (*j.patterns)[j.pattern];
-    const std::uint64_t addr = p.base + static_cast<std::uint64_t>(j.tile_in_group * p.tile_stride +
+    const std::uint64_t addr = p.base + static_cast<std::uint64_t>(p.tile_offset(j.tile_in_group) +
                                                                    j.row * p.row_stride + j.offset);
     const std::uint64_t page = addr / static_cast<std::uint64_t>(page_bytes);
     if (page != c.cached_page) {
@@ -507,7 +507,7 @@ void KernelExecutor::classify_tiles(Core& c) const {
     std::int64_t bytes = 0;
     for (const npu::StreamPattern& p : pats) {
       for (std::int64_t r = 0; r < p.rows; ++r) {
-        std::uint64_t a = p.base + static_cast<std::uint64_t>(i * p.tile_stride + r * p.row_stride);
+        std::uint64_t a = p.base + static_cast<std::uint64_t>(p.tile_offset(i) + r * p.row_stride);
         const std::uint64_t end = a + static_cast<std::uint64_t>(p.row_bytes);
         while (a < end) {
           const std::uint64_t next = std::min(end, (a / page + 1) * page);
@@ -952,7 +952,7 @@ void KernelExecutor::skip_ahead(Picoseconds now) {
           if (!job.issued_all) {
             // the stream would have reached this page with its translation prefetched
             const npu::StreamPattern& p = (*job.patterns)[job.pattern];
-            mmu.warm(p.base + static_cast<std::uint64_t>(job.tile_in_group * p.tile_stride +
+            mmu.warm(p.base + static_cast<std::uint64_t>(p.tile_offset(job.tile_in_group) +
                                                          job.row * p.row_stride + job.offset), now);
           }
         }
@@ -961,7 +961,7 @@ void KernelExecutor::skip_ahead(Picoseconds now) {
         // likewise the first tile admitted after the relabelled ones
         const npu::StreamPattern& p = grp.loads.front();
         const std::int64_t first = c.next_load + j - (g ? c.group_end[g - 1] : 0);
-        mmu.warm(p.base + static_cast<std::uint64_t>(first * p.tile_stride), now);
+        mmu.warm(p.base + static_cast<std::uint64_t>(p.tile_offset(first)), now);
       }
       if (c.skip_from >= 0) c.skip_base += c.skip_to - c.skip_from;
       c.skip_from = b;

@@ -42,14 +42,24 @@ struct KernelDesc {
 };
 
 // A 2-D region of the logical address space: `rows` rows of `row_bytes` contiguous bytes,
-// `row_stride` apart; tile j of a group starts `tile_stride` after tile j-1.
+// `row_stride` apart; tile j of a group starts `tile_stride` after tile j-1. With step_tiles > 0
+// the tiles come in steps of step_tiles: tile j starts at (j / step_tiles) * step_stride +
+// (j % step_tiles) * tile_stride (a Linear slice cut into column blocks walks the blocks of one
+// row band, then the next band).
 struct StreamPattern {
   std::uint64_t base = 0;
   std::int64_t row_bytes = 0;
   std::int64_t rows = 0;
   std::int64_t row_stride = 0;
   std::int64_t tile_stride = 0;
+  std::int64_t step_tiles = 0;
+  std::int64_t step_stride = 0;
   std::int64_t bytes() const { return row_bytes * rows; }
+  // offset of tile j of the group from `base`
+  std::int64_t tile_offset(std::int64_t j) const {
+    return step_tiles > 0 ? j / step_tiles * step_stride + j % step_tiles * tile_stride
+                          : j * tile_stride;
+  }
 };
 
 struct TileGroup {

@@ -199,6 +199,31 @@ class Planner {
   }
 
   // ---- Linear -------------------------------------------------------------------------------
+  // Equal column blocks for a slice of n_c columns whose thinnest tile (one unit pass of rows,
+  // `pass_bytes_per_col` bytes per column) would exceed tile_target_bytes: the divisor of its
+  // whole `grain`s whose block brings that tile closest to the target (ratio on a log scale),
+  // fitting `budget`; 1 (no blocks) when none is closer than the whole slice. Equal blocks keep
+  // the tiles identical, so `sampled` can skip across them.
+  i64 equal_column_blocks(i64 n_c, i64 grain, i64 pass_bytes_per_col, i64 budget) const {
+    const double target = static_cast<double>(cfg_.tile_target_bytes);
+    auto distance = [&](i64 cols) {
+      return std::abs(std::log(static_cast<double>(cols * pass_bytes_per_col) / target));
+    };
+    if (n_c % grain != 0 || n_c * pass_bytes_per_col <= cfg_.tile_target_bytes) return 1;
+    const i64 units = n_c / grain;
+    i64 best = 1;
+    double best_distance = n_c * pass_bytes_per_col <= budget ? distance(n_c) : HUGE_VAL;
+    for (i64 b = 2; b <= units; ++b) {
+      const i64 cols = n_c / b;
+      if (units % b != 0 || cols * pass_bytes_per_col > budget) continue;
+      if (distance(cols) < best_distance) {
+        best = b;
+        best_distance = distance(cols);
+      }
+    }
+    return best;
+  }
+
   i64 linear(TilePlan& p) const {
     positive("m", k_.m);
     positive("k", k_.k);
@@ -227,6 +252,33 @@ class Planner {
           act_bytes + out_bytes, min_tile,
           "activation m*k*element_bytes=" + std::to_string(act_bytes) +
               " + output slice m*n_slice*element_bytes=" + std::to_string(out_bytes));
+      CoreProgram core;
+      core.epilogue_cycles = mv ? 0 : sa.pipeline_overhead_cycles(m);
+      const i64 blocks = equal_column_blocks(n_c, g_n, gk * e_, budget);
+      if (blocks > 1) {
+        // Row bands of k_t rows, each cut into `blocks` equal column blocks, band after band: all
+        // tiles but the last band's are identical; the last band stores the outputs.
+        const i64 w = n_c / blocks;
+        const i64 k_t = items_per_tile(k, w * e_, g_k, cfg_.tile_target_bytes, budget);
+        const i64 bands = ceil_div(k, k_t);
+        const i64 last_rows = k - (bands - 1) * k_t;
+        auto band = [&](i64 r0, i64 rows) {
+          StreamPattern p = make_pattern(at(k_.stream_base, r0 * row_stride + sl.begin * e_),
+                                         w * e_, rows, row_stride, w * e_);
+          p.step_tiles = blocks;
+          p.step_stride = rows * row_stride;
+          return std::vector<StreamPattern>{p};
+        };
+        if (bands > 1) {
+          core.groups.push_back(make_group((bands - 1) * blocks, band(0, k_t), {}, compute(k_t, w)));
+        }
+        const std::vector<StreamPattern> store{
+            make_pattern(at(k_.out_base, sl.begin * e_), w * e_, m, row_stride, w * e_)};
+        core.groups.push_back(
+            make_group(blocks, band((bands - 1) * k_t, last_rows), store, compute(last_rows, w)));
+        p.cores.push_back(std::move(core));
+        continue;
+      }
       // Column blocks: the whole slice unless gk rows of it overflow a buffer.
       i64 n_t = n_c;
       if (gk * n_c * e_ > budget) {
@@ -234,7 +286,6 @@ class Planner {
         const i64 blocks = ceil_div(n_c, w_max);
         n_t = round_up(ceil_div(n_c, blocks), g_n);
       }
-      CoreProgram core;
       for (i64 b0 = 0; b0 < n_c; b0 += n_t) {
         const i64 w = std::min(n_t, n_c - b0);
         const i64 col = sl.begin + b0;
@@ -248,7 +299,6 @@ class Planner {
             make_pattern(at(k_.out_base, col * e_), w * e_, m, row_stride, 0)};
         emit_run(core.groups, k, k_t, loads, [&](i64 rows) { return compute(rows, w); }, store);
       }
-      core.epilogue_cycles = mv ? 0 : sa.pipeline_overhead_cycles(m);
       p.cores.push_back(std::move(core));
     }
     return w_bytes;

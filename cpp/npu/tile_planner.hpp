@@ -21,8 +21,13 @@
 //     else MatrixMatrix. The n output columns are split over the cores in contiguous slices of
 //     whole unit columns (sa_cols or mv_lanes); the last slice takes the partial one. Within a
 //     core a tile is k_t rows x the full slice width (one DMA row per W row: n_slice contiguous
-//     bytes); only if mv_width/sa_rows rows of the slice overflow a buffer is the slice cut into
-//     column blocks. k_t is a multiple of sa_rows / mv_width. The input activation [m x k] is
+//     bytes). A slice whose one-pass tile (mv_width/sa_rows rows) exceeds tile_target_bytes is cut
+//     into equal column blocks (a divisor of its units, the block nearest the target on a log
+//     scale, if nearer than the whole slice and fitting a buffer), walked band by band (every
+//     block of k_t rows, then the next band: StreamPattern steps), so all tiles but the last
+//     band's are identical. Otherwise, only if mv_width/sa_rows rows of the slice overflow a
+//     buffer is the slice cut into (possibly unequal) column blocks walked block by block.
+//     k_t is a multiple of sa_rows / mv_width. The input activation [m x k] is
 //     resident in the scratchpad from the previous kernel (prologue 0). A column block's output
 //     [m x w] is stored to out_base (row-major m x n) by the tile that completes it (its last
 //     k-block), so each core ends with a count-1 group carrying the store. MM: per-tile compute is

@@ -68,10 +68,13 @@ def expand(patterns_by_tile: list[tuple[int, list[dict]]]) -> list[tuple[int, in
     for count, patterns in patterns_by_tile:
         for j in range(count):
             for p in patterns:
+                if p["step_tiles"]:  # steps of step_tiles tiles (kernel.hpp StreamPattern)
+                    step, within = divmod(j, p["step_tiles"])
+                    tile = step * p["step_stride"] + within * p["tile_stride"]
+                else:
+                    tile = j * p["tile_stride"]
                 for r in range(p["rows"]):
-                    ranges.append(
-                        (p["base"] + j * p["tile_stride"] + r * p["row_stride"], p["row_bytes"])
-                    )
+                    ranges.append((p["base"] + tile + r * p["row_stride"], p["row_bytes"]))
     return ranges
 
 
@@ -280,6 +283,35 @@ def test_linear_column_blocks_when_a_row_block_overflows_the_buffer() -> None:
         assert all(tile_loads(g) <= budget for g in core["groups"])
         assert len([g for g in core["groups"] if g["stores"]]) > 1  # several column blocks
         assert core_cycles(core) == sa_gemm(m, k, w, 8, 8)
+
+
+def test_linear_wide_slices_are_cut_into_equal_blocks_near_the_tile_target() -> None:
+    # GPT3-175B fc on one chip: 27648 columns per core, so one 128-row pass of a slice is 3.4 MiB.
+    m, k, n = 32, 12288, 110592
+    base = 1 << 30
+    plan = npu.plan({"op": "linear", "m": m, "k": k, "n": n, "stream_base": base}, {})
+    check_plan_invariants(plan, {})
+    assert_partition(loads(plan), base, k * n)
+    assert_partition(stores(plan), 0, m * n)
+    for core in plan["cores"]:
+        # 216 units of 128 columns: 3 blocks of 72 (128 x 9216 B = 1.125 MiB per tile; 4 blocks
+        # of 54 would give 0.84 MiB, farther from 1 MiB on a log scale)
+        body, last = core["groups"]
+        (p,) = body["loads"]
+        assert (p["rows"], p["row_bytes"], p["row_stride"]) == (R, 9216, n)
+        assert (p["tile_stride"], p["step_tiles"], p["step_stride"]) == (9216, 3, R * n)
+        assert body["count"] == (k // R - 1) * 3 and not body["stores"]
+        assert last["count"] == 3 and last["stores"][0]["tile_stride"] == 9216
+        assert core_cycles(core) == sa_gemm(m, k, n // 4)
+
+
+def test_linear_slices_of_a_prime_unit_count_stay_whole() -> None:
+    # 71 units per core: the only blocks would be one unit wide (16 KiB tiles), farther from the
+    # 1 MiB target than the whole 1.1 MiB slice
+    plan = npu.plan({"op": "linear", "m": 32, "k": 12288, "n": 4 * 71 * 128}, {})
+    for core in plan["cores"]:
+        (p,) = core["groups"][0]["loads"]
+        assert p["row_bytes"] == 71 * 128 and p["step_tiles"] == 0
 
 
 @pytest.mark.parametrize("max_rows", [0, 1, 8, 16])
