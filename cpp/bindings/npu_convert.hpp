@@ -78,6 +78,7 @@ inline npu::NpuConfig npu_config_from_dict(const pybind11::dict& d) {
     else if (key == "element_bytes") get(c.element_bytes);
     else if (key == "dma_max_inflight") get(c.dma_max_inflight);
     else if (key == "dma_issue_per_cycle") get(c.dma_issue_per_cycle);
+    else if (key == "dma_stagger") get(c.dma_stagger);
     else if (key == "tile_target_bytes") get(c.tile_target_bytes);
     else throw std::invalid_argument("npu: unknown NpuConfig field '" + key + "'");
   }

@@ -24,9 +24,17 @@ struct KernelExecutor::Job {
   std::size_t pattern = 0;
   std::int64_t row = 0;
   std::int64_t offset = 0;
+  std::int64_t rot = 0;  // the stream starts `rot` bytes in and wraps (NpuConfig::dma_stagger)
   bool issued_all = false;
   std::int64_t outstanding = 0;
   std::int64_t issued = 0;
+
+  // logical address of the next request of pattern p (the current one)
+  std::uint64_t address(const npu::StreamPattern& p) const {
+    std::int64_t off = offset + rot;
+    if (off >= p.row_bytes) off -= p.row_bytes;
+    return p.base + static_cast<std::uint64_t>(p.tile_offset(tile_in_group) + row * p.row_stride + off);
+  }
 };
 
 struct KernelExecutor::Core {
@@ -65,6 +73,8 @@ struct KernelExecutor::Core {
   std::uint64_t cached_frame_base = 0;
   Picoseconds translation_ready = 0;
   std::int64_t tx_bytes = 32;
+  int stagger = 0;  // NpuConfig::dma_stagger: this core's index among the task's cores, else 0
+  int stagger_of = 1;
   // sampling
   std::uint64_t requests_total = 0;
   std::uint64_t requests_done = 0;
@@ -101,6 +111,15 @@ std::size_t load_slot(const C& c, std::int64_t tile) {
   const std::int64_t seq =
       (c.skip_from >= 0 && tile >= c.skip_to ? tile - (c.skip_to - c.skip_from) : tile) - c.skip_base;
   return static_cast<std::size_t>(seq % static_cast<std::int64_t>(c.load_done.size()));
+}
+
+// Where a load job's stream starts in pattern p: core c of C starts c/C of the way into a
+// single-stream pattern (whole transactions); multi-row patterns (Linear tiles, whose cores read
+// the same W rows side by side) and stores start at the beginning.
+template <typename C>
+std::int64_t stream_rotation(const C& c, const npu::StreamPattern& p) {
+  if (c.stagger == 0 || p.rows != 1) return 0;
+  return p.row_bytes * c.stagger / c.stagger_of / c.tx_bytes * c.tx_bytes;
 }
 }  // namespace
 
@@ -159,6 +178,7 @@ void KernelExecutor::admit_loads(Core& c, Picoseconds t) {
     j.live = true;
     j.patterns = &grp.loads;
     j.tile_in_group = in_group;
+    j.rot = stream_rotation(c, grp.loads.front());
     c.fifo.push_back(id);
   }
 }
@@ -245,8 +265,7 @@ void KernelExecutor::issue(Core& c, Picoseconds t) {
       placement_event(c.task, t, true);
     }
     const npu::StreamPattern& p = (*j.patterns)[j.pattern];
-    const std::uint64_t addr = p.base + static_cast<std::uint64_t>(p.tile_offset(j.tile_in_group) +
-                                                                   j.row * p.row_stride + j.offset);
+    const std::uint64_t addr = j.address(p);
     const std::uint64_t page = addr / static_cast<std::uint64_t>(page_bytes);
     if (page != c.cached_page) {
       const npu::Translation tr = dev.mmu.translate(addr, t);
@@ -301,6 +320,8 @@ void KernelExecutor::issue(Core& c, Picoseconds t) {
         if (++j.pattern >= j.patterns->size()) {
           j.issued_all = true;
           ++c.fifo_head;
+        } else if (!j.store) {
+          j.rot = stream_rotation(c, (*j.patterns)[j.pattern]);
         }
       }
     }
@@ -426,14 +447,22 @@ void KernelExecutor::log_progress(Picoseconds now) {
         if (c.task == static_cast<int>(t)) done += c.requests_done;
       }
       progress_[t].emplace_back(next_sample_, done);
+      if (ramp_[t] < 0) {
+        bool ramped = true;
+        for (const Core& c : cores_) {
+          if (c.task == static_cast<int>(t) && !c.done && c.computed < opts_.ramp_tiles) ramped = false;
+        }
+        if (ramped) ramp_[t] = static_cast<std::int64_t>(progress_[t].size()) - 1;
+      }
     }
     next_sample_ += opts_.window_ps;
   }
 }
 
 double KernelExecutor::steady_rate(std::size_t task) const {
-  // Requests per ps over the last `windows` windows, provided their first and second halves agree
-  // within the tolerance, and every core has finished `min_tiles` tiles (so the ramp is over).
+  // Requests per ps, once the last `windows` windows are steady (their first and second halves
+  // agree within the tolerance) and every core has finished `min_tiles` tiles: measured since the
+  // ramp (ExecOptions::ramp_tiles) if that span is longer than the steady window.
   const auto& log = progress_[task];
   const auto w = static_cast<std::size_t>(opts_.windows);
   const std::size_t n = log.size();
@@ -460,20 +489,23 @@ double KernelExecutor::steady_rate(std::size_t task) const {
   }
   const double early = rate(a, m), late = rate(m, b), all = rate(a, b);
   if (all <= 0 || std::fabs(late - early) > opts_.tolerance * all) return 0.0;
-  return all;
+  const std::int64_t ramp = ramp_[task];
+  return ramp >= 0 && static_cast<std::size_t>(ramp) < a ? rate(static_cast<std::size_t>(ramp), b) : all;
 }
 
-bool KernelExecutor::all_steady() const {
-  bool any = false;
+bool KernelExecutor::steady(std::size_t task) const {
+  return compute_bound(task) || steady_rate(task) > 0.0;
+}
+
+bool KernelExecutor::any_steady() const {
+  // Tasks run on their own chips and memories, so each skips as soon as it is steady itself.
   for (std::size_t t = 0; t < progress_.size(); ++t) {
     if (!skip_open_[t]) continue;
     bool running = false;
     for (const Core& c : cores_) running |= (c.task == static_cast<int>(t) && !c.done);
-    if (!running) continue;
-    any = true;
-    if (!compute_bound(t) && steady_rate(t) <= 0.0) return false;
+    if (running && steady(t)) return true;
   }
-  return any;
+  return false;
 }
 
 Picoseconds KernelExecutor::stretch_period(std::size_t task) const {
@@ -537,6 +569,7 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
   link_pending_.clear();
   retry_remote_.clear();
   progress_.assign(tasks.size(), {});
+  ramp_.assign(tasks.size(), -1);
   cbound_predicted_.assign(tasks.size(), 0);
   next_sample_ = 0;
   sampling_ = opts.sample;
@@ -589,6 +622,10 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
       }
       c.prologue_end = dev.npu_clock.to_ps(c.program->prologue_cycles);
       c.tx_bytes = dev.config.dram.transaction_bytes;
+      if (dev.config.npu.dma_stagger) {
+        c.stagger = c.core;
+        c.stagger_of = static_cast<int>(task.plan->cores.size());
+      }
       cores_.push_back(std::move(c));
     }
   }
@@ -745,7 +782,7 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
       rotation_[d] += any;
     }
     if (sampling_ && opts_.compute_slack > 0.0) predict_compute_bound(now);
-    if (sampling_ && all_steady()) skip_ahead(now);
+    if (sampling_ && any_steady()) skip_ahead(now);
     if ((++iterations & 0xFFFF) == 0 && interrupted_ && interrupted_()) {
       throw std::runtime_error("interrupted");
     }
@@ -897,17 +934,17 @@ std::pair<std::int64_t, std::size_t> KernelExecutor::skip_start(const Core& c) c
 }
 
 void KernelExecutor::skip_ahead(Picoseconds now) {
-  // Every unfinished core of a task skips the same number J of identical tiles of its current
-  // group, keeping `tail` tiles to simulate. Memory-bound: the skipped time is their requests at
+  // Every unfinished core of a steady task (each task on its own: the others may still be
+  // ramping) skips the same number J of identical tiles of its current group, keeping `tail`
+  // tiles to simulate. Memory-bound: the skipped time is their requests at
   // the task's steady rate (or their compute if longer). Compute-bound: each core's skipped time
   // is exactly its J tiles' compute, and the loads of the rest are not simulated.
   // Tiles after the skipped range take the load ring slots the skipped ones would have had.
   for (std::size_t t = 0; t < progress_.size(); ++t) {
-    if (!skip_open_[t]) continue;
+    if (!skip_open_[t] || !steady(t)) continue;
     skip_open_[t] = 0;  // a mixed task reopens at its next placement event
     const bool cbound = compute_bound(t);
     const double rate = cbound ? 0.0 : steady_rate(t);
-    if (!cbound && rate <= 0.0) continue;
     if (cbound) {
       for (Core& c : cores_) {
         if (c.task == static_cast<int>(t) && !c.done) elide_loads(c, now);
@@ -952,8 +989,7 @@ void KernelExecutor::skip_ahead(Picoseconds now) {
           if (!job.issued_all) {
             // the stream would have reached this page with its translation prefetched
             const npu::StreamPattern& p = (*job.patterns)[job.pattern];
-            mmu.warm(p.base + static_cast<std::uint64_t>(p.tile_offset(job.tile_in_group) +
-                                                         job.row * p.row_stride + job.offset), now);
+            mmu.warm(job.address(p), now);
           }
         }
       }
@@ -961,7 +997,7 @@ void KernelExecutor::skip_ahead(Picoseconds now) {
         // likewise the first tile admitted after the relabelled ones
         const npu::StreamPattern& p = grp.loads.front();
         const std::int64_t first = c.next_load + j - (g ? c.group_end[g - 1] : 0);
-        mmu.warm(p.base + static_cast<std::uint64_t>(p.tile_offset(first)), now);
+        mmu.warm(p.base + static_cast<std::uint64_t>(p.tile_offset(first) + stream_rotation(c, p)), now);
       }
       if (c.skip_from >= 0) c.skip_base += c.skip_to - c.skip_from;
       c.skip_from = b;

@@ -47,6 +47,10 @@ struct ExecOptions {
   int min_tiles = 4;            // tiles every core completes before a task may count as steady
   Picoseconds window_ps = 250000;  // progress sampling period
   int windows = 8;              // windows in the steady window
+  // The skip rate is measured from the first window by which every core has computed
+  // `ramp_tiles` tiles (the cold start is over) to the skip, when that is longer than the steady
+  // window: LPDDR tile rounds vary by +-15%, so a 2 us window alone misjudges by a few percent.
+  int ramp_tiles = 2;
   int tail_tiles = 4;           // tiles per core simulated after the skip, in-flight ones included
   // Compute-bound shortcut: a task is compute-bound when memory keeps ahead of compute by at
   // least `compute_slack` x a tile's compute: predicted when every core has started its first
@@ -134,7 +138,8 @@ class KernelExecutor {
   void issue(Core& c, Picoseconds t);
   void complete(Core& c, int job, Picoseconds t);
   void request_done(std::uint64_t id, Picoseconds t);
-  bool all_steady() const;
+  bool steady(std::size_t task) const;
+  bool any_steady() const;
   double steady_rate(std::size_t task) const;  // requests per ps, 0 while not steady
   Picoseconds stretch_period(std::size_t task) const;  // mixed task after a placement event
   void log_progress(Picoseconds now);
@@ -171,6 +176,7 @@ class KernelExecutor {
   void on_delivered(std::uint64_t transfer, Picoseconds t);
   std::vector<Span> spans_;
   std::vector<std::vector<std::pair<Picoseconds, std::uint64_t>>> progress_;  // per task
+  std::vector<std::int64_t> ramp_;  // per task: first progress sample after the ramp (-1: not yet)
   std::vector<std::size_t> cores_per_task_;
   std::vector<std::vector<std::size_t>> device_cores_;  // core indices per device
   std::vector<std::size_t> rotation_;                   // per device: DMA arbitration start

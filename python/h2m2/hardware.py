@@ -78,6 +78,10 @@ class NpuSpec:
         shared by 4 cores).
     dma_issue_per_cycle
         Requests a DMA engine issues per core cycle (default 64).
+    dma_stagger
+        Core c of C starts each load tile that is one contiguous stream c/C of the way in and
+        wraps around (OPEN; default True): cores working in lockstep on identical tiles then do
+        not meet in the same DRAM banks at different rows (docs/assumptions.md).
 
     Example
     -------
@@ -100,9 +104,19 @@ class NpuSpec:
     element_bytes: int = 1
     dma_max_inflight: int = 4096
     dma_issue_per_cycle: int = 64
+    dma_stagger: bool = True
 
     def __post_init__(self) -> None:
-        _positive("NpuSpec", **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        if not isinstance(self.dma_stagger, bool):
+            raise ValueError(f"NpuSpec: dma_stagger={self.dma_stagger!r} must be True or False")
+        _positive(
+            "NpuSpec",
+            **{
+                f.name: getattr(self, f.name)
+                for f in dataclasses.fields(self)
+                if f.name != "dma_stagger"
+            },
+        )
         if round(1e6 / self.clock_MHz) <= 0:
             raise ValueError(f"NpuSpec: clock_MHz={self.clock_MHz} is too fast for 1 ps resolution")
 

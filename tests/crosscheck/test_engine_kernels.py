@@ -239,12 +239,14 @@ def test_attention_time_is_linear_in_kv_length(device: str, record_property: Any
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "engine fidelity: with evenly spaced KV lengths the per-core streams of the 4 cores change "
-    "their relative alignment and drift apart (in-order DMA per core, head-of-line blocking on a "
-    "full channel queue), so DRAM row conflicts / same-bank-group runs vary with the length: "
-    "R^2 0.994 (HBM), 0.990 (LPDDR); see docs/fidelity.md"))
-@pytest.mark.parametrize("device", ["hbm", "lpddr"])
+@pytest.mark.parametrize("device", [
+    pytest.param("hbm", marks=pytest.mark.xfail(strict=True, reason=(
+        "engine fidelity: with evenly spaced KV lengths the per-core streams of the 4 cores "
+        "change their relative alignment and drift apart (in-order DMA per core, head-of-line "
+        "blocking on a full channel queue), so DRAM row conflicts vary with the length: R^2 "
+        "0.994; see docs/fidelity.md"))),
+    "lpddr",  # R^2 0.990 before the DMA stagger (cores in lockstep met in the same banks)
+])
 def test_attention_time_is_linear_in_kv_length_evenly_spaced(device: str) -> None:
     ladder = (4096, 8192, 12288, 16384)
     kernels = [Kernel("attn", 0, "attention", batch=4, kv_heads=4, group=1, head_dim=128,
@@ -271,8 +273,11 @@ def test_gqa_reads_the_kv_cache_once_per_group(device: str) -> None:
     assert g1.dram["reads"] == g8.dram["reads"] == kv_bytes // tx
     assert g8.ops == 8 * g1.ops
     if g8.compute_ns < 0.5 * g8.time_ns:
-        # memory-bound (LPDDR): eight query heads per KV head cost about the same as one
-        assert g8.time_ns == pytest.approx(g1.time_ns, rel=0.05)
+        # memory-bound (LPDDR): eight query heads per KV head cost the same traffic as one; the
+        # extra compute shows only where double buffering cannot hide it: the last tile's compute
+        # and a buffer held a little longer, at most two tiles' compute per core
+        tile_compute = g8.compute_ns / (g8.tiles / 4)
+        assert g1.time_ns <= g8.time_ns <= g1.time_ns + 2 * tile_compute
     else:
         # compute-bound (HBM: QK^T, softmax and score x V of 8 heads on the MV unit): the roofline
         # max(memory time, compute time), far from the 8x of re-reading K/V per query head
@@ -280,11 +285,34 @@ def test_gqa_reads_the_kv_cache_once_per_group(device: str) -> None:
         assert g8.time_ns < 4 * g1.time_ns
 
 
+def test_dma_stagger_keeps_lockstep_cores_out_of_each_others_banks() -> None:
+    # LPDDR5X maps 1 MiB to one row of every bank, so four cores each streaming their own 1 MiB
+    # attention tiles in lockstep meet in the same banks at different rows. Started c/4 of the
+    # way into their tiles, they do not: the same reads with far fewer row conflicts.
+    kernel = Kernel("attn", 0, "attention", batch=32, kv_heads=8, group=1, head_dim=128,
+                    kv_len=2048)
+    lockstep = dataclasses.replace(LPDDR, npu=NpuSpec(dma_stagger=False))
+    st, _ = run_kernel(LPDDR, kernel, "cycle")
+    ls, _ = run_kernel(lockstep, kernel, "cycle")
+    assert st.load_bytes == ls.load_bytes and st.dram["reads"] == ls.dram["reads"]
+    assert st.dram["row_conflicts"] < 0.5 * ls.dram["row_conflicts"]
+    assert st.time_ns < 0.9 * ls.time_ns
+    assert st.load_bytes / st.time_ns > 0.93 * LPDDR.peak_GBps
+
+
+def test_dma_stagger_must_be_a_bool() -> None:
+    with pytest.raises(ValueError, match="dma_stagger=1 must be True or False"):
+        NpuSpec(dma_stagger=1)  # type: ignore[arg-type]
+
+
 # ---- sampled vs cycle, analytic vs sampled ----------------------------------------------------
 
-_PHASE = ("engine bug: the 2 us steady window is shorter than the LPDDR tile round (~10 us) and "
-          "is taken right after min_tiles, when tiles are still slower than average; the rate "
-          "does not represent the skipped tiles")
+_ROUNDS = ("engine fidelity: LPDDR tile rounds (4 x 1 MiB, ~8 us) vary by +-15% from one round "
+           "to the next; a kernel of 16 rounds extrapolated from the ~4 rounds measured after the "
+           "ramp misjudges the skipped rounds by a few percent")
+_SPREAD = ("engine fidelity: the cores' finishing times drift apart over a kernel (2.0 us spread "
+           "in cycle on this 23.5 us kernel) and every core skips the same number of tiles, so "
+           "`sampled` keeps only the spread of the simulated tiles (1.3 us)")
 
 
 def _lin(m: int, k: int, n: int) -> Kernel:
@@ -316,41 +344,44 @@ SLOW = pytest.mark.slow
 # (measured sampled error against cycle in the comments; all of these extrapolate; "cb": judged
 # compute-bound, loads of the rest not simulated)
 SAMPLED_CASES = [
-    _case("mv-hbm-1x4096x16384", "hbm", _lin(1, 4096, 16384)),                     # +0.86%
-    _case("mv-lpddr-1x4096x16384", "lpddr", _lin(1, 4096, 16384)),                 # +0.24%
+    _case("mv-hbm-1x4096x16384", "hbm", _lin(1, 4096, 16384)),                     # +0.82%
+    _case("mv-lpddr-1x4096x16384", "lpddr", _lin(1, 4096, 16384)),                 # +0.68%
     _case("mm-lpddr-16x8192x8192", "lpddr", _lin(16, 8192, 8192)),                 # +0.00%
-    _case("attn-hbm-b32h4g1-2048", "hbm", _att(32, 4, 1, 2048)),                   # +1.57%
-    _case("copy-hbm-64Mi", "hbm", _copy(64 * MiB)),                                # +1.90%
-    _case("vec-lpddr-dequantize-64Mi", "lpddr", _vec("dequantize", 64 * MiB)),     # -1.69%
-    _case("attn-lpddr-b32h4g1-2048", "lpddr", _att(32, 4, 1, 2048), _bug(_PHASE)),  # +3.97%
+    _case("attn-hbm-b32h4g1-2048", "hbm", _att(32, 4, 1, 2048), _bug(_SPREAD)),    # -2.29%
+    _case("copy-hbm-64Mi", "hbm", _copy(64 * MiB)),                                # -0.16%
+    _case("vec-lpddr-dequantize-64Mi", "lpddr", _vec("dequantize", 64 * MiB)),     # -0.09%
+    _case("attn-lpddr-b32h4g1-2048", "lpddr", _att(32, 4, 1, 2048)),               # -0.92%
     # heavier or repetitive shapes
-    _case("mv-hbm-1x8192x16384", "hbm", _lin(1, 8192, 16384), SLOW),               # +0.51%
-    _case("mv-lpddr-1x8192x16384", "lpddr", _lin(1, 8192, 16384), SLOW),           # -1.11%
-    _case("mv-hbm-4x8192x8192", "hbm", _lin(4, 8192, 8192), SLOW),                 # -0.91%
-    _case("mv-lpddr-4x8192x8192", "lpddr", _lin(4, 8192, 8192), SLOW),             # -0.91%
-    _case("mv-lpddr-8x12288x12288", "lpddr", _lin(8, 12288, 12288), SLOW),         # -0.29%
+    _case("mv-hbm-1x8192x16384", "hbm", _lin(1, 8192, 16384), SLOW),               # +0.44%
+    _case("mv-lpddr-1x8192x16384", "lpddr", _lin(1, 8192, 16384), SLOW),           # -0.31%
+    _case("mv-hbm-4x8192x8192", "hbm", _lin(4, 8192, 8192), SLOW),                 # -0.49%
+    _case("mv-lpddr-4x8192x8192", "lpddr", _lin(4, 8192, 8192), SLOW),             # -0.43%
+    _case("mv-lpddr-8x12288x12288", "lpddr", _lin(8, 12288, 12288), SLOW),         # -0.35%
     _case("mm-lpddr-128x8192x8192", "lpddr", _lin(128, 8192, 8192), SLOW),         # +0.00%
-    _case("attn-hbm-b16h4g1-4096", "hbm", _att(16, 4, 1, 4096), SLOW),             # +1.13%
-    _case("attn-hbm-b32h4g4-2048", "hbm", _att(32, 4, 4, 2048), SLOW),             # +0.00% cb
-    _case("attn-hbm-b32h8g1-2048", "hbm", _att(32, 8, 1, 2048), SLOW),             # +1.33%
-    _case("attn-lpddr-b32h4g8-2048", "lpddr", _att(32, 4, 8, 2048), SLOW),         # +0.80%
-    _case("mv-lpddr-8x4096x16384", "lpddr", _lin(8, 4096, 16384), SLOW, _bug(_PHASE)),   # -2.14%
+    _case("attn-hbm-b16h4g1-4096", "hbm", _att(16, 4, 1, 4096), SLOW),             # -0.56%
+    _case("attn-hbm-b32h4g4-2048", "hbm", _att(32, 4, 4, 2048), SLOW),             # +0.02% cb
+    _case("attn-hbm-b32h8g1-2048", "hbm", _att(32, 8, 1, 2048), SLOW),             # +0.48%
+    _case("attn-lpddr-b32h4g8-2048", "lpddr", _att(32, 4, 8, 2048), SLOW, _bug(_ROUNDS)),  # -2.73%
+    _case("mv-lpddr-8x4096x16384", "lpddr", _lin(8, 4096, 16384), SLOW),           # -1.73%
     # formerly +4.4% (the window rate aliased with the tile period); now compute-bound
     _case("mv-hbm-8x12288x12288", "hbm", _lin(8, 12288, 12288), SLOW),             # -0.34% cb
     _case("mm-lpddr-32x12288x8192", "lpddr", _lin(32, 12288, 8192), SLOW),         # +0.00%
     # the HBM half of GPT3-175B's qkv at B=32: the compute-bound kernel the shortcut is for
     _case("mm-hbm-32x12288x31488", "hbm", _lin(32, 12288, 31488), SLOW),           # -0.00% cb
-    _case("attn-lpddr-b32h8g1-2048", "lpddr", _att(32, 8, 1, 2048), SLOW, _bug(_PHASE)),  # +9.9%
-    _case("attn-lpddr-b16h4g1-4096", "lpddr", _att(16, 4, 1, 4096), SLOW, _bug(_PHASE)),  # +4.0%
-    _case("attn-lpddr-b32h4g4-2048", "lpddr", _att(32, 4, 4, 2048), SLOW, _bug(_PHASE)),  # +3.7%
-    _case("vec-hbm-dequantize-64Mi", "hbm", _vec("dequantize", 64 * MiB), SLOW),   # -0.02% cb
-    _case("vec-hbm-gelu-64Mi", "hbm", _vec("gelu", 64 * MiB), SLOW),               # -0.00% cb
-    _case("vec-lpddr-gelu-64Mi", "lpddr", _vec("gelu", 64 * MiB), SLOW),           # -0.05% cb
-    _case("vec-lpddr-rmsnorm-64Mi", "lpddr", _vec("rmsnorm", 64 * MiB), SLOW),     # +0.07%
-    _case("vec-hbm-residual_add-96Mi", "hbm", _vec("residual_add", 96 * MiB), SLOW),  # -0.01% cb
+    _case("attn-lpddr-b32h8g1-2048", "lpddr", _att(32, 8, 1, 2048), SLOW),         # -0.88%
+    # the LPDDR share of a GPT3-175B layer's attention (14 of 96 heads): +45% before the DMA
+    # stagger (the cores started in lockstep in the same banks and drifted apart over the kernel)
+    _case("attn-lpddr-b32h14g1-2048", "lpddr", _att(32, 14, 1, 2048), SLOW),       # -0.49%
+    _case("attn-lpddr-b16h4g1-4096", "lpddr", _att(16, 4, 1, 4096), SLOW),         # -0.92%
+    _case("attn-lpddr-b32h4g4-2048", "lpddr", _att(32, 4, 4, 2048), SLOW),         # +1.14%
+    _case("vec-hbm-dequantize-64Mi", "hbm", _vec("dequantize", 64 * MiB), SLOW),   # +0.01% cb
+    _case("vec-hbm-gelu-64Mi", "hbm", _vec("gelu", 64 * MiB), SLOW),               # +0.00% cb
+    _case("vec-lpddr-gelu-64Mi", "lpddr", _vec("gelu", 64 * MiB), SLOW),           # +0.00% cb
+    _case("vec-lpddr-rmsnorm-64Mi", "lpddr", _vec("rmsnorm", 64 * MiB), SLOW),     # -0.07%
+    _case("vec-hbm-residual_add-96Mi", "hbm", _vec("residual_add", 96 * MiB), SLOW),  # +0.05% cb
     # formerly a strict xfail at +2.5% (early-window rate)
-    _case("vec-lpddr-residual_add-64Mi", "lpddr", _vec("residual_add", 64 * MiB), SLOW),  # +0.43%
-    _case("copy-lpddr-64Mi", "lpddr", _copy(64 * MiB), SLOW, _bug(_PHASE)),             # -2.3%
+    _case("vec-lpddr-residual_add-64Mi", "lpddr", _vec("residual_add", 64 * MiB), SLOW),  # +0.88%
+    _case("copy-lpddr-64Mi", "lpddr", _copy(64 * MiB), SLOW, _bug(_ROUNDS)),            # +2.07%
 ]
 
 
@@ -484,8 +515,8 @@ def test_sampled_does_not_extrapolate_across_a_change_of_placement(
     assert rs.extrapolated and rs.simulated_fraction < 1.0
     err = rs.time_ns / rc.time_ns - 1
     report.setdefault("sampled_vs_cycle", {})["hbm:attention-contiguous-26of32-local"] = {
-        "device": "hbm", "kernel": kernel.shape_key() + " 26/32 pages local", "cycle_ns": rc.time_ns,
-        "sampled_ns": rs.time_ns, "sampled_error": err,
+        "device": "hbm", "kernel": kernel.shape_key() + " 26/32 pages local",
+        "cycle_ns": rc.time_ns, "sampled_ns": rs.time_ns, "sampled_error": err,
         "simulated_fraction": rs.simulated_fraction}
     record_property("sampled_error", err)
     print(f"sampled vs cycle, local then remote pages: {err:+.2%} "
