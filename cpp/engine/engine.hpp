@@ -39,8 +39,8 @@ struct EngineConfig {
   link::LinkConfig link;
   Fidelity fidelity = Fidelity::Sampled;
   double sample_tolerance = 0.01;
-  int sample_min_tiles = 4;
-  int sample_tail_tiles = 4;          // tiles per core simulated after the skip (in-flight included)
+  int sample_min_tiles = 3;
+  int sample_tail_tiles = 3;          // tiles per core simulated after the skip (in-flight included)
   double sample_compute_slack = 0.25; // compute-bound shortcut margin (<= 0: off); ExecOptions
   int sample_slack_tiles = 2;         // tiles with that slack that prove a kernel compute-bound
   bool record_spans = false;

@@ -44,14 +44,14 @@ struct KernelTask {
 struct ExecOptions {
   bool sample = false;
   double tolerance = 0.01;      // relative difference of the two halves of the steady window
-  int min_tiles = 4;            // tiles every core completes before a task may count as steady
+  int min_tiles = 3;            // tiles every core completes before a task may count as steady
   Picoseconds window_ps = 250000;  // progress sampling period
   int windows = 8;              // windows in the steady window
   // The skip rate is measured from the first window by which every core has computed
   // `ramp_tiles` tiles (the cold start is over) to the skip, when that is longer than the steady
   // window: LPDDR tile rounds vary by +-15%, so a 2 us window alone misjudges by a few percent.
   int ramp_tiles = 2;
-  int tail_tiles = 4;           // tiles per core simulated after the skip, in-flight ones included
+  int tail_tiles = 3;           // tiles per core simulated after the skip, in-flight ones included
   // Compute-bound shortcut: a task is compute-bound when memory keeps ahead of compute by at
   // least `compute_slack` x a tile's compute: predicted when every core has started its first
   // tile (one tile round of loads and stores at the rate achieved so far), or observed once every

@@ -307,10 +307,10 @@ class Engine:
         name devices by index, not by configuration.
     sample_min_tiles
         ``sampled``: tiles every core computes before a memory-bound kernel may count as steady
-        (default 4, at least 2).
+        (default 3, at least 2).
     sample_tail_tiles
         ``sampled``: tiles per core simulated after the skipped middle, counting the tiles whose
-        loads were under way at the skip (default 4, at least 1).
+        loads were under way at the skip (default 3, at least 1).
     sample_compute_slack
         ``sampled``: a kernel whose memory stays ahead of its compute by at least this fraction
         of a tile's compute is compute-bound: the rest of its loads is not simulated and skipped
@@ -331,8 +331,8 @@ class Engine:
     record_timeline: bool = False
     sample_tolerance: float = 0.01
     memo_store: KernelMemoStore | None = None
-    sample_min_tiles: int = 4
-    sample_tail_tiles: int = 4
+    sample_min_tiles: int = 3
+    sample_tail_tiles: int = 3
     sample_compute_slack: float = 0.25
     sample_slack_tiles: int = 2
     _core: Any = field(init=False, repr=False)
