@@ -91,7 +91,7 @@ def test_two_local_workers_vs_one(benchmark: Any) -> None:
 
 
 MEMO_SPEC: dict[str, Any] = {
-    "base": {"system": "h2m2", "model": "Llama-3-8B", "batch": 8, "fidelity": "sampled"},
+    "base": {"system": "h2m2", "model": "Llama-3-8B", "batch": 64, "fidelity": "sampled"},
     "axes": {"grid": {"seq_len": [512, 1024, 2048, 4096]}},
 }
 RESULT_COLUMNS = ["point_id", "iteration_time_s", "qkv_time_s", "attention_time_s", "fc_time_s"]
