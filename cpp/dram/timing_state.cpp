@@ -17,7 +17,6 @@ void TimingState::init(const DramConfig& cfg) {
   rank_.assign(n_rank, Times{});
   bg_.assign(n_bg, Times{});
   bank_.assign(n_bank, Times{});
-  has_sibling_.fill(false);
   // Share the column of a following command with another whose rules are identical everywhere.
   for (int f = 0; f < kCommands; ++f) query_[static_cast<std::size_t>(f)] = static_cast<std::uint8_t>(f);
   auto same_column = [&](int a, int b) {
@@ -37,8 +36,10 @@ void TimingState::init(const DramConfig& cfg) {
   if (same_column(idx(Command::WRA), idx(Command::WR))) query_[idx(Command::WRA)] = idx(Command::WR);
   for (int s = 0; s < kScopes; ++s) {
     for (int p = 0; p < kCommands; ++p) {
-      RuleList& same = same_[static_cast<std::size_t>(s)][static_cast<std::size_t>(p)];
-      RuleList& sib = sibling_[static_cast<std::size_t>(s)][static_cast<std::size_t>(p)];
+      Effects& fx = effects_[static_cast<std::size_t>(p)];
+      if (s == 0) fx = Effects{};
+      RuleList& same = fx.same[static_cast<std::size_t>(s)];
+      RuleList& sib = fx.sibling[static_cast<std::size_t>(s)];
       same = RuleList{};
       sib = RuleList{};
       for (int f = 0; f < kCommands; ++f) {
@@ -52,13 +53,12 @@ void TimingState::init(const DramConfig& cfg) {
         if (cfg.sibling[si][pi][fi] >= 0) {
           sib.following[static_cast<std::size_t>(sib.n)] = static_cast<std::uint8_t>(f);
           sib.latency[static_cast<std::size_t>(sib.n++)] = cfg.sibling[si][pi][fi];
-          has_sibling_[pi] = true;
+          fx.has_sibling = true;
         }
       }
     }
   }
   windows_.clear();
-  windows_of_.fill(0);
   if (cfg.windows.size() > 32) {
     throw std::invalid_argument(cfg.name + ": " + std::to_string(cfg.windows.size()) +
                                 " window rules; at most 32 are supported");
@@ -79,7 +79,7 @@ void TimingState::init(const DramConfig& cfg) {
       }
     }
     for (int p = 0; p < kCommands; ++p) {
-      if (w.preceding_mask & (1u << p)) windows_of_[static_cast<std::size_t>(p)] |= 1u << windows_.size();
+      if (w.preceding_mask & (1u << p)) effects_[static_cast<std::size_t>(p)].windows |= 1u << windows_.size();
     }
     windows_.push_back(std::move(win));
   }
@@ -96,27 +96,27 @@ TimingState::Times* TimingState::node_times(Scope s, int rank, int bg, int bank)
 }
 
 void TimingState::issue(Command c, Cycle t, int rank, int bg, int bank) {
-  const auto ci = static_cast<std::size_t>(idx(c));
-  apply(same_[0][ci], t, channel_);
-  apply(same_[1][ci], t, rank_[static_cast<std::size_t>(rank)]);
+  const Effects& fx = effects_[static_cast<std::size_t>(idx(c))];
+  apply(fx.same[0], t, channel_);
+  apply(fx.same[1], t, rank_[static_cast<std::size_t>(rank)]);
   if (bg >= 0) {
-    apply(same_[2][ci], t, bg_[static_cast<std::size_t>(bg)]);
-    apply(same_[3][ci], t, bank_[static_cast<std::size_t>(bank)]);
+    apply(fx.same[2], t, bg_[static_cast<std::size_t>(bg)]);
+    apply(fx.same[3], t, bank_[static_cast<std::size_t>(bank)]);
   }
-  if (has_sibling_[ci]) {
-    const RuleList& sr = sibling_[1][ci];
+  if (fx.has_sibling) {
+    const RuleList& sr = fx.sibling[1];
     if (sr.n) {
       for (int r = 0; r < ranks_; ++r)
         if (r != rank) apply(sr, t, rank_[static_cast<std::size_t>(r)]);
     }
     if (bg >= 0) {
-      const RuleList& sg = sibling_[2][ci];
+      const RuleList& sg = fx.sibling[2];
       if (sg.n) {
         const int first = rank * bank_groups_;
         for (int g = first; g < first + bank_groups_; ++g)
           if (g != bg) apply(sg, t, bg_[static_cast<std::size_t>(g)]);
       }
-      const RuleList& sb = sibling_[3][ci];
+      const RuleList& sb = fx.sibling[3];
       if (sb.n) {
         const int first = bg * banks_per_group_;
         for (int b = first; b < first + banks_per_group_; ++b)
@@ -124,7 +124,7 @@ void TimingState::issue(Command c, Cycle t, int rank, int bg, int bank) {
       }
     }
   }
-  for (std::uint32_t wm = windows_of_[ci]; wm; wm &= wm - 1) {
+  for (std::uint32_t wm = fx.windows; wm; wm &= wm - 1) {
     Window& w = windows_[static_cast<std::size_t>(__builtin_ctz(wm))];
     int node = 0;
     if (w.rule.scope == Scope::Rank) node = rank;

@@ -48,6 +48,8 @@ class TimingState {
 
  private:
   using Times = std::array<Cycle, kCommands>;
+  // The rules one issued command imposes on one node: "command following[i] no earlier than
+  // t + latency[i]", over distinct columns (so their order does not matter).
   struct RuleList {
     int n = 0;
     std::array<std::uint8_t, kCommands> following{};
@@ -61,13 +63,34 @@ class TimingState {
     int n_following = 0;       // the commands it limits (aliases resolved)
     std::array<std::uint8_t, kCommands> following{};
   };
+  // Everything issuing one command does to the tables, kept together so issue() touches one
+  // block: the rules on its own node at each scope, the rules on its siblings, its windows.
+  struct Effects {
+    std::array<RuleList, kScopes> same{};
+    std::array<RuleList, kScopes> sibling{};
+    bool has_sibling = false;
+    std::uint32_t windows = 0;  // bit w set: the command counts in window w
+  };
 
   static std::size_t idx_rank(int r) { return static_cast<std::size_t>(r); }
+  static void raise(Cycle& slot, Cycle v) { slot = std::max(slot, v); }  // branch-free (cmov)
+  // Unrolled by rule count: the lists are short (at most kCommands) and the loop control and
+  // the data-dependent "raise?" branch of a plain loop cost more than the updates themselves.
   static void apply(const RuleList& rules, Cycle t, Times& times) {
-    for (int i = 0; i < rules.n; ++i) {
-      Cycle& slot = times[rules.following[static_cast<std::size_t>(i)]];
-      const Cycle v = t + rules.latency[static_cast<std::size_t>(i)];
-      if (v > slot) slot = v;
+    const std::uint8_t* f = rules.following.data();
+    const Cycle* l = rules.latency.data();
+    static_assert(kCommands == 9, "apply() is unrolled for kCommands columns");
+    switch (rules.n) {
+      case 9: raise(times[f[8]], t + l[8]); [[fallthrough]];
+      case 8: raise(times[f[7]], t + l[7]); [[fallthrough]];
+      case 7: raise(times[f[6]], t + l[6]); [[fallthrough]];
+      case 6: raise(times[f[5]], t + l[5]); [[fallthrough]];
+      case 5: raise(times[f[4]], t + l[4]); [[fallthrough]];
+      case 4: raise(times[f[3]], t + l[3]); [[fallthrough]];
+      case 3: raise(times[f[2]], t + l[2]); [[fallthrough]];
+      case 2: raise(times[f[1]], t + l[1]); [[fallthrough]];
+      case 1: raise(times[f[0]], t + l[0]); [[fallthrough]];
+      default: break;
     }
   }
   Times* node_times(Scope s, int rank, int bg, int bank);
@@ -75,11 +98,8 @@ class TimingState {
   int ranks_ = 1, bank_groups_ = 1, banks_per_group_ = 1;
   Times channel_{};
   std::vector<Times> rank_, bg_, bank_;
-  std::array<std::array<RuleList, kCommands>, kScopes> same_{};
-  std::array<std::array<RuleList, kCommands>, kScopes> sibling_{};
-  std::array<bool, kCommands> has_sibling_{};
+  std::array<Effects, kCommands> effects_{};  // per (preceding) command
   std::vector<Window> windows_;
-  std::array<std::uint32_t, kCommands> windows_of_{};  // per command: bit w set if it counts in window w
   // Column of the times tables that holds each command. A command whose column would always equal
   // another's (RDA and RD, WRA and WR in the shipped standards: same rules as the following
   // command everywhere) shares it, so issue() updates fewer entries.
