@@ -26,23 +26,32 @@ void AddressMapping::init(const DramConfig& cfg) {
   }
   std::array<bool, 6> seen{};
   capacity_bytes_ = static_cast<std::uint64_t>(cfg.transaction_bytes);
+  int shift = 0;               // bit position of the next field, from the bottom or above the channel
+  std::size_t above = 0;       // 1 once the channel field is passed
   for (int i = 0; i < 6; ++i) {
     const int id = cfg.mapping_lsb_first[static_cast<std::size_t>(i)];
     if (id < 0 || id > 5 || seen[static_cast<std::size_t>(id)]) {
       throw std::invalid_argument(cfg.name + ": address mapping must list each field once");
     }
     seen[static_cast<std::size_t>(id)] = true;
-    Field f;
-    f.id = id;
-    f.size = sizes[static_cast<std::size_t>(id)];
-    f.bits = log2_exact(f.size);
-    if (f.bits < 0 && id != 0) {
-      throw std::invalid_argument(cfg.name + ": address field " + std::to_string(id) +
-                                  " size " + std::to_string(f.size) + " must be a power of two");
+    const std::uint64_t size = sizes[static_cast<std::size_t>(id)];
+    const int bits = log2_exact(size);
+    capacity_bytes_ *= size;
+    if (id == 0) {
+      channel_shift_ = shift;
+      channel_bits_ = bits;
+      channel_mask_ = bits >= 0 ? size - 1 : 0;
+      channels_ = size;
+      shift = 0;
+      above = 1;
+      continue;
     }
-    f.mask = f.bits >= 0 ? (std::uint64_t{1} << f.bits) - 1 : 0;
-    fields_[static_cast<std::size_t>(i)] = f;
-    capacity_bytes_ *= f.size;
+    if (bits < 0) {
+      throw std::invalid_argument(cfg.name + ": address field " + std::to_string(id) +
+                                  " size " + std::to_string(size) + " must be a power of two");
+    }
+    parts_[static_cast<std::size_t>(id)] = Part{above, shift, size - 1};
+    shift += bits;
   }
   xor_bank_ = cfg.xor_bank;
   bank_bits_ = log2_exact(static_cast<std::uint64_t>(cfg.banks_per_group));

@@ -30,40 +30,50 @@ class AddressMapping {
   std::uint64_t capacity_bytes() const { return capacity_bytes_; }
 
   DecodedAddress decode(std::uint64_t addr) const {
-    std::uint64_t x = addr >> offset_bits_;
-    std::array<std::uint64_t, 6> v{};
-    for (int i = 0; i < 6; ++i) {
-      const Field& f = fields_[static_cast<std::size_t>(i)];
-      if (f.bits >= 0) {
-        v[static_cast<std::size_t>(f.id)] = x & f.mask;
-        x >>= f.bits;
-      } else {
-        v[static_cast<std::size_t>(f.id)] = x % f.size;
-        x /= f.size;
-      }
+    // Every field is a shift and a mask, of the bits below the channel field or of the number
+    // above it (the quotient by the channel count: a shift too when that is a power of two).
+    const std::uint64_t x = addr >> offset_bits_;
+    const std::uint64_t y = x >> channel_shift_;
+    std::uint64_t hi, channel;
+    if (channel_bits_ >= 0) {
+      channel = y & channel_mask_;
+      hi = y >> channel_bits_;
+    } else {
+      hi = y / channels_;
+      channel = y - hi * channels_;
     }
+    const std::uint64_t src[2] = {x, hi};
+    auto field = [&](int id) {
+      const Part& p = parts_[static_cast<std::size_t>(id)];
+      return (src[p.above_channel] >> p.shift) & p.mask;
+    };
+    const std::uint64_t row = field(4);
     DecodedAddress d;
-    d.channel = static_cast<int>(v[0]);
-    d.rank = static_cast<int>(v[1]);
-    d.bankgroup = static_cast<int>(v[2]);
-    d.bank = static_cast<int>(v[3]);
-    d.row = static_cast<std::int32_t>(v[4]);
-    d.column = static_cast<std::int32_t>(v[5]);
+    d.channel = static_cast<int>(channel);
+    d.rank = static_cast<int>(field(1));
+    d.bankgroup = static_cast<int>(field(2));
+    d.bank = static_cast<int>(field(3));
+    d.row = static_cast<std::int32_t>(row);
+    d.column = static_cast<std::int32_t>(field(5));
     if (xor_bank_) {
-      d.bank ^= static_cast<int>(v[4] & bank_mask_);
-      d.bankgroup ^= static_cast<int>((v[4] >> bank_bits_) & bg_mask_);
+      d.bank ^= static_cast<int>(row & bank_mask_);
+      d.bankgroup ^= static_cast<int>((row >> bank_bits_) & bg_mask_);
     }
     return d;
   }
 
  private:
-  struct Field {
-    int id = 0;
-    int bits = -1;  // -1: not a power of two, use size
+  // A power-of-two field: (x >> shift) & mask, where x is the address in transactions if the
+  // field lies below the channel field, else the part of it above the channel field.
+  struct Part {
+    std::size_t above_channel = 0;
+    int shift = 0;
     std::uint64_t mask = 0;
-    std::uint64_t size = 1;
   };
-  std::array<Field, 6> fields_{};
+  std::array<Part, 6> parts_{};  // by field id (the channel entry is unused)
+  int channel_shift_ = 0;        // bits below the channel field
+  int channel_bits_ = 0;         // log2 of the channel count, -1 if not a power of two
+  std::uint64_t channel_mask_ = 0, channels_ = 1;
   int offset_bits_ = 0;
   bool xor_bank_ = false;
   int bank_bits_ = 0;
