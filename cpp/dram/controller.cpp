@@ -87,7 +87,7 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
   stats_ = DramStats{};
 }
 
-void Controller::enqueue(const DecodedAddress& a, bool is_write, std::uint64_t id, Cycle now) {
+void Controller::enqueue(const BankAddress& a, bool is_write, std::uint64_t id, Cycle now) {
   const int q = is_write ? 1 : 0;
   const int slot = free_[q].back();
   free_[q].pop_back();
@@ -98,8 +98,8 @@ void Controller::enqueue(const DecodedAddress& a, bool is_write, std::uint64_t i
   r.row = a.row;
   r.column = a.column;
   r.rank = a.rank;
-  r.bg = a.rank * bank_groups_ + a.bankgroup;
-  r.bank = r.bg * banks_per_group_ + a.bank;
+  r.bg = a.bg;
+  r.bank = a.bank;
   r.next = -1;
   r.own_act = r.own_pre = false;
   const auto b = static_cast<std::size_t>(r.bank);

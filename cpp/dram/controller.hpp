@@ -32,6 +32,14 @@
 
 namespace h2m2::dram {
 
+// Where a request goes inside its channel, in the controller's flat indices: bg = rank *
+// bank_groups + bank group, bank = bg * banks_per_group + bank (a channel has at most 64 banks).
+// No initialisers: the front end keeps large uninitialised buffers of these.
+struct BankAddress {
+  std::int32_t row, column;
+  std::uint8_t rank, bg, bank;
+};
+
 struct Completion {
   std::uint64_t id;
   Cycle done;  // cycle of the last data beat
@@ -44,7 +52,7 @@ class Controller {
   bool can_accept(bool is_write) const {
     return free_[is_write ? 1 : 0].size() > 0;
   }
-  void enqueue(const DecodedAddress& a, bool is_write, std::uint64_t id, Cycle now);
+  void enqueue(const BankAddress& a, bool is_write, std::uint64_t id, Cycle now);
 
   // Issue whatever is legal at cycle t; returns how many requests completed their column command.
   int tick(Cycle t);

@@ -16,24 +16,23 @@ MemorySystem::MemorySystem(const DramConfig& cfg) : cfg_(cfg) {
   }
 }
 
-void MemorySystem::check_address(std::uint64_t addr) const {
-  if (addr >= mapping_.capacity_bytes()) {
-    throw std::invalid_argument(cfg_.name + ": address 0x" + [&] {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(addr));
-      return std::string(buf);
-    }() + " is beyond the capacity of " + std::to_string(mapping_.capacity_bytes()) + " bytes");
-  }
+void MemorySystem::address_error(std::uint64_t addr) const {
+  throw std::invalid_argument(cfg_.name + ": address 0x" + [&] {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(addr));
+    return std::string(buf);
+  }() + " is beyond the capacity of " + std::to_string(mapping_.capacity_bytes()) + " bytes");
 }
 
-void MemorySystem::run_channel(int c, std::size_t begin, std::size_t end, bool drain) {
+void MemorySystem::run_channel(int c, std::size_t begin, std::size_t end, std::uint64_t first_id,
+                               bool drain) {
   Controller& ch = channels_[static_cast<std::size_t>(c)];
   Cycle t = clock_[static_cast<std::size_t>(c)];
   std::size_t i = begin;
   while (true) {
     while (i < end && fifo_[i].arrival <= t && ch.can_accept(fifo_[i].is_write)) {
       const Queued& q = fifo_[i++];
-      ch.enqueue(q.where, q.is_write, q.id, t);
+      ch.enqueue(q.where, q.is_write, first_id + q.index, t);
     }
     if (i == end && !drain) break;  // pause: the next chunk continues at this cycle
     if (i == end && ch.pending() == 0) break;
@@ -71,7 +70,11 @@ std::size_t MemorySystem::run_trace(const std::uint64_t* addr, const std::uint8_
     const std::size_t hi = std::min(n, lo + kChunk);
     // Validate, decode and count per channel, then place each request in its channel's group.
     std::fill(bucket_.begin(), bucket_.end(), 0);
-    staged_.resize(hi - lo);
+    if (buffer_size_ < hi - lo) {
+      buffer_size_ = hi - lo;
+      staged_.reset(new Queued[buffer_size_]);  // default-initialised: not zero-filled
+      fifo_.reset(new Queued[buffer_size_]);
+    }
     for (std::size_t i = lo; i < hi; ++i) {
       check_address(addr[i]);
       if (arrival && (arrival[i] < 0 || (i > 0 && arrival[i] < arrival[i - 1]))) {
@@ -79,17 +82,21 @@ std::size_t MemorySystem::run_trace(const std::uint64_t* addr, const std::uint8_
                                     " must be non-negative and not before the previous one");
       }
       const DecodedAddress d = mapping_.decode(addr[i]);
-      staged_[i - lo] = Queued{next_id_ + i, base + (arrival ? arrival[i] : 0), d, is_write && is_write[i]};
+      Queued& q = staged_[i - lo];
+      q.arrival = base + (arrival ? arrival[i] : 0);
+      q.index = static_cast<std::uint32_t>(i - lo);
+      q.channel = static_cast<std::uint32_t>(d.channel);
+      q.where = locate(d);
+      q.is_write = is_write && is_write[i];
       ++bucket_[static_cast<std::size_t>(d.channel) + 1];
     }
     for (std::size_t c = 0; c < n_ch; ++c) bucket_[c + 1] += bucket_[c];
-    fifo_.resize(hi - lo);
     fill_.assign(bucket_.begin(), bucket_.end() - 1);
-    for (const Queued& q : staged_) fifo_[fill_[static_cast<std::size_t>(q.where.channel)]++] = q;
+    for (std::size_t i = 0; i < hi - lo; ++i) fifo_[fill_[staged_[i].channel]++] = staged_[i];
     pending_ += static_cast<int>(hi - lo);
     const bool last = hi == n;
     for (std::size_t c = 0; c < n_ch; ++c) {
-      run_channel(static_cast<int>(c), bucket_[c], bucket_[c + 1], last);
+      run_channel(static_cast<int>(c), bucket_[c], bucket_[c + 1], next_id_ + lo, last);
       if (interrupted && interrupted()) {
         next_id_ += n;
         return lo;
@@ -107,7 +114,7 @@ bool MemorySystem::try_enqueue(std::uint64_t addr, bool is_write, std::uint64_t 
   const DecodedAddress d = mapping_.decode(addr);
   Controller& ch = channels_[static_cast<std::size_t>(d.channel)];
   if (!ch.can_accept(is_write)) return false;
-  ch.enqueue(d, is_write, id, now_ + 1);
+  ch.enqueue(locate(d), is_write, id, now_ + 1);
   ++pending_;
   return true;
 }

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "common/time.hpp"
@@ -63,19 +64,32 @@ class MemorySystem {
   void clear_command_log() { log_.clear(); }
 
  private:
-  struct Queued {  // a decoded request waiting in a channel's front-end FIFO
-    std::uint64_t id;
+  // A decoded request waiting in a channel's front-end FIFO. 32 bytes and no initialisers: the
+  // chunk buffers are written before they are read, so they are never zero-filled.
+  struct Queued {
     Cycle arrival;
-    DecodedAddress where;
+    std::uint32_t index;    // position in the chunk: id = the chunk's first id + index
+    std::uint32_t channel;
+    BankAddress where;
     bool is_write;
   };
-  // Run channel c on its FIFO entries [begin, end) of fifo_, starting at cycle clock_[c]. With
-  // `drain`, run until its queue is empty; otherwise pause when the FIFO runs dry.
-  void run_channel(int c, std::size_t begin, std::size_t end, bool drain);
-  void check_address(std::uint64_t addr) const;
+  BankAddress locate(const DecodedAddress& d) const {
+    const int bg = d.rank * cfg_.bank_groups + d.bankgroup;
+    return BankAddress{d.row, d.column, static_cast<std::uint8_t>(d.rank), static_cast<std::uint8_t>(bg),
+                       static_cast<std::uint8_t>(bg * cfg_.banks_per_group + d.bank)};
+  }
+  // Run channel c on its FIFO entries [begin, end) of fifo_ (ids from first_id on), starting at
+  // cycle clock_[c]. With `drain`, run until its queue is empty; otherwise pause when the FIFO
+  // runs dry.
+  void run_channel(int c, std::size_t begin, std::size_t end, std::uint64_t first_id, bool drain);
+  void check_address(std::uint64_t addr) const {
+    if (addr >= mapping_.capacity_bytes()) address_error(addr);
+  }
+  [[noreturn]] void address_error(std::uint64_t addr) const;
 
-  std::vector<Queued> staged_;       // one chunk, in trace order
-  std::vector<Queued> fifo_;         // the same chunk, grouped by channel
+  std::unique_ptr<Queued[]> staged_;  // one chunk, in trace order
+  std::unique_ptr<Queued[]> fifo_;    // the same chunk, grouped by channel
+  std::size_t buffer_size_ = 0;       // entries allocated in staged_ and fifo_
   std::vector<std::size_t> fill_;
   std::vector<std::size_t> bucket_;  // per channel: start of its group in fifo_
   std::vector<Cycle> clock_;         // per channel: the cycle it has reached
