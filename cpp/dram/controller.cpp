@@ -14,6 +14,7 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
   banks_per_group_ = cfg.banks_per_group;
   banks_per_rank_ = bank_groups_ * banks_per_group_;
   banks_ = ranks_ * banks_per_rank_;
+  rank_shift_ = __builtin_ctz(static_cast<unsigned>(banks_per_rank_));
   nCL_ = cfg.nCL;
   nCWL_ = cfg.nCWL;
   nBL_ = cfg.nBL;
@@ -51,7 +52,7 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
     }
     act_mask_[q] = pre_mask_[q] = col_mask_[q] = 0;
     lower_bound_[q].assign(nb, kNever);
-    cand_seq_[q].assign(nb, ~std::uint64_t{0});
+    cand_key_[q].assign(nb, ~std::uint64_t{0});
     wheel_[q] = Wheel{};
     count_total_[q] = 0;
   }
@@ -193,7 +194,7 @@ void Controller::update_candidate(int q, int bank) {
     pre_mask_[q] &= keep;
     col_mask_[q] &= keep;
     c.slot = -1;
-    cand_seq_[q][b] = ~std::uint64_t{0};
+    cand_key_[q][b] = ~std::uint64_t{0};
     set_bound(q, bank, kNever);
     return;
   }
@@ -243,7 +244,7 @@ void Controller::set_candidate(int q, int bank, int slot, int prev, Command cmd)
   c.slot = slot;
   c.prev = prev;
   c.cmd = cmd;
-  cand_seq_[q][b] = slots_[q][static_cast<std::size_t>(slot)].seq;
+  cand_key_[q][b] = slots_[q][static_cast<std::size_t>(slot)].seq << 6 | b;
   set_bound(q, bank, timing_.earliest(cmd, c.rank, c.bg, c.bank));
 }
 
@@ -432,31 +433,19 @@ void Controller::refresh_rank(int r, Cycle t, bool& row_bus_used, Cycle& next) {
   refresh_bank_[ri] = (refresh_bank_[ri] + 1) % banks_per_rank_;
 }
 
-void Controller::scan(int q, std::uint64_t mask, Cycle t, int& best, std::uint64_t& best_seq) {
-  const std::uint64_t* seq = cand_seq_[q].data();
-  std::uint64_t ready = wheel_[q].ready & mask;
-  // Oldest first: the first legal one is the class's pick, so the rest need no timing check.
-  while (ready) {
-    int m = -1;
-    std::uint64_t ms = best_seq;
-    for (std::uint64_t r = ready; r; r &= r - 1) {
-      const int b = __builtin_ctzll(r);
-      if (seq[b] < ms) {
-        ms = seq[b];
-        m = b;
-      }
-    }
-    if (m < 0) return;  // an older legal candidate of another class wins
-    ready &= ~(std::uint64_t{1} << m);
+int Controller::pick(int q, std::uint64_t eligible, Cycle t) {
+  const std::uint64_t* key = cand_key_[q].data();
+  while (eligible) {
+    std::uint64_t oldest = ~std::uint64_t{0};
+    for (std::uint64_t r = eligible; r; r &= r - 1) oldest = std::min(oldest, key[__builtin_ctzll(r)]);
+    const int m = static_cast<int>(oldest & 63);
     const Candidate& c = cand_[q][static_cast<std::size_t>(m)];
     const Cycle e = timing_.earliest(c.cmd, c.rank, c.bg, c.bank);
-    if (e <= t) {
-      best = m;
-      best_seq = ms;
-      return;
-    }
+    if (e <= t) return m;
+    eligible &= ~(std::uint64_t{1} << m);
     set_bound(q, m, e);
   }
+  return -1;
 }
 
 Cycle Controller::candidates_next(int q, Cycle t) const {
@@ -468,13 +457,10 @@ Cycle Controller::candidates_next(int q, Cycle t) const {
   auto consider = [&](std::uint64_t m, Cycle T) {
     if (m & col_mask_[q]) best = std::min(best, std::max(col_gate, T));
     if (m & pre_mask_[q]) best = std::min(best, std::max(pre_gate, T));
-    const std::uint64_t acts = m & act_mask_[q];
-    if (acts) {
-      for (int r = 0; r < ranks_; ++r) {
-        if (acts & rank_bits_[static_cast<std::size_t>(r)]) {
-          best = std::min(best, std::max(timing_.rank_gate(Command::ACT, r), T));
-        }
-      }
+    for (std::uint64_t acts = m & act_mask_[q]; acts;) {  // the ranks with an ACT candidate in m
+      const int r = __builtin_ctzll(acts) >> rank_shift_;
+      best = std::min(best, std::max(timing_.rank_gate(Command::ACT, r), T));
+      acts &= ~rank_bits_[static_cast<std::size_t>(r)];
     }
   };
   if (w.ready) consider(w.ready, t + 1);
@@ -506,24 +492,21 @@ int Controller::tick(Cycle t) {
   writing_ = next_writing(count_total_[0], count_total_[1]);
   const int q = writing_ ? 1 : 0;
 
-  // A class is scanned only if its gate is open and one of its banks is ready (bound <= t);
+  // A class is considered only if its gate is open and one of its banks is ready (bound <= t);
   // banks still waiting are not visited. The oldest legal row command of all row classes wins.
   advance(q, t);
   int col = -1, row = -1;
-  std::uint64_t col_seq = ~std::uint64_t{0}, row_seq = ~std::uint64_t{0};
   const std::uint64_t ready = wheel_[q].ready;
-  if ((col_mask_[q] & ready) && (dual_bus_ || !row_bus_used) &&
+  const std::uint64_t col_ready = col_mask_[q] & ready;
+  if (col_ready && (dual_bus_ || !row_bus_used) &&
       timing_.channel_gate(q ? Command::WR : Command::RD) <= t) {
-    scan(q, col_mask_[q], t, col, col_seq);
+    col = pick(q, col_ready, t);
   }
-  if (!row_bus_used && ((act_mask_[q] | pre_mask_[q]) & ready)) {
-    if ((pre_mask_[q] & ready) && timing_.channel_gate(Command::PRE) <= t) {
-      scan(q, pre_mask_[q], t, row, row_seq);
-    }
-    for (int r = 0; r < ranks_; ++r) {
-      const std::uint64_t acts = act_mask_[q] & rank_bits_[static_cast<std::size_t>(r)];
-      if ((acts & ready) && timing_.rank_gate(Command::ACT, r) <= t) scan(q, acts, t, row, row_seq);
-    }
+  if (!row_bus_used) {
+    std::uint64_t eligible = open_acts(act_mask_[q] & ready, t);
+    const std::uint64_t pre_ready = pre_mask_[q] & ready;
+    if (pre_ready && timing_.channel_gate(Command::PRE) <= t) eligible |= pre_ready;
+    if (eligible) row = pick(q, eligible, t);
   }
 
   int served = 0;

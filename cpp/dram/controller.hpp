@@ -140,9 +140,21 @@ class Controller {
   void update_candidates(int bank, int q = -1);  // q = -1: both queues
   void update_candidate(int q, int bank);
   void set_candidate(int q, int bank, int slot, int prev, Command cmd);
-  // Consider the ready banks in `mask` (all of one class) at cycle t, oldest first: the first
-  // legal one becomes `best` if older than `best_seq`; the illegal ones move back to the wheel.
-  void scan(int q, std::uint64_t mask, Cycle t, int& best, std::uint64_t& best_seq);
+  // The oldest candidate of queue q legal at cycle t among the banks in `eligible` (ready banks
+  // of classes whose gate is open at t), or -1. Oldest first, so only the winner and the older
+  // illegal ones are checked; those move back to the wheel with their true earliest time.
+  int pick(int q, std::uint64_t eligible, Cycle t);
+  // The banks of `acts` (ACT candidates) whose rank's ACT gate is open at t.
+  std::uint64_t open_acts(std::uint64_t acts, Cycle t) const {
+    std::uint64_t open = 0;
+    while (acts) {
+      const int r = __builtin_ctzll(acts) >> rank_shift_;
+      const std::uint64_t rank = rank_bits_[static_cast<std::size_t>(r)];
+      if (timing_.rank_gate(Command::ACT, r) <= t) open |= acts & rank;
+      acts &= ~rank;
+    }
+    return open;
+  }
   // Write-drain mode for the given queue occupancy, starting from the current mode.
   bool next_writing(int nr, int nw) const {
     if (writing_) return !(nw == 0 || (nw <= write_low_ && nr > 0));
@@ -170,6 +182,7 @@ class Controller {
   // configuration (resolved at init)
   int channel_ = 0;
   int ranks_ = 1, bank_groups_ = 1, banks_per_group_ = 1, banks_per_rank_ = 1, banks_ = 1;
+  int rank_shift_ = 0;  // log2(banks_per_rank_): bank groups and banks are powers of two
   Cycle nCL_ = 0, nCWL_ = 0, nBL_ = 0, nREFI_ = 0, nREFIpb_ = 0, nRFC_ = 0, nRFCpb_ = 0;
   int row_hit_cap_ = 16, write_high_ = 48, write_low_ = 16;
   bool dual_bus_ = false;
@@ -186,7 +199,9 @@ class Controller {
   std::vector<int> head_[2], tail_[2], count_[2], hits_[2];
   std::vector<Candidate> cand_[2];   // per bank
   std::vector<Cycle> lower_bound_[2];  // per bank (kNever: no candidate)
-  std::vector<std::uint64_t> cand_seq_[2];  // per bank: the candidate's seq, dense for the scan
+  // Per bank: the candidate's age key, seq << 6 | bank (all ones: none). Keys are unique, so the
+  // oldest of a set of banks is a plain minimum, and its low bits name the bank.
+  std::vector<std::uint64_t> cand_key_[2];
   Wheel wheel_[2];
   // Bit b set: bank b's candidate is an ACT / a PRE / a column command (banks <= 64 per channel).
   std::uint64_t act_mask_[2] = {0, 0}, pre_mask_[2] = {0, 0}, col_mask_[2] = {0, 0};
