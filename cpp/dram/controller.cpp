@@ -6,6 +6,10 @@
 
 namespace h2m2::dram {
 
+// The small helpers of the hot path are defined `inline` (each is used only in this file): the
+// module is compiled -fPIC, where GCC otherwise treats a global function as interposable and
+// neither inlines it nor calls it directly.
+
 void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
                       std::vector<Completion>* sink) {
   channel_ = channel;
@@ -129,7 +133,7 @@ void Controller::enqueue(const BankAddress& a, bool is_write, std::uint64_t id, 
   if (wake < next_event_) next_event_ = wake;
 }
 
-void Controller::unlink(int q, int bank, int slot, int prev) {
+inline void Controller::unlink(int q, int bank, int slot, int prev) {
   const auto b = static_cast<std::size_t>(bank);
   const int nxt = slots_[q][static_cast<std::size_t>(slot)].next;
   if (prev >= 0) {
@@ -174,7 +178,7 @@ void Controller::recount_hits(int bank) {
   }
 }
 
-void Controller::update_candidates(int bank, int only_q) {
+inline void Controller::update_candidates(int bank, int only_q) {
   if (only_q >= 0) {
     update_candidate(only_q, bank);
   } else {
@@ -183,7 +187,7 @@ void Controller::update_candidates(int bank, int only_q) {
   }
 }
 
-void Controller::update_candidate(int q, int bank) {
+inline void Controller::update_candidate(int q, int bank) {
   const auto b = static_cast<std::size_t>(bank);
   Candidate& c = cand_[q][b];
   const int count = count_[q][b];
@@ -224,7 +228,7 @@ void Controller::update_candidate(int q, int bank) {
   set_candidate(q, bank, s, prev, cmd);
 }
 
-void Controller::set_candidate(int q, int bank, int slot, int prev, Command cmd) {
+inline void Controller::set_candidate(int q, int bank, int slot, int prev, Command cmd) {
   const auto b = static_cast<std::size_t>(bank);
   Candidate& c = cand_[q][b];
   const std::uint64_t bit = std::uint64_t{1} << bank;
@@ -248,7 +252,7 @@ void Controller::set_candidate(int q, int bank, int slot, int prev, Command cmd)
   set_bound(q, bank, timing_.earliest(cmd, c.rank, c.bg, c.bank));
 }
 
-void Controller::set_bound(int q, int b, Cycle e) {
+inline void Controller::set_bound(int q, int b, Cycle e) {
   Cycle& bound = lower_bound_[q][static_cast<std::size_t>(b)];
   if (e == bound) return;  // filed already
   Wheel& w = wheel_[q];
@@ -274,7 +278,7 @@ void Controller::refile_far(int q) {
   }
 }
 
-void Controller::close_bank(int bank) {
+inline void Controller::close_bank(int bank) {
   const auto b = static_cast<std::size_t>(bank);
   if (open_row_[b] < 0) return;
   open_row_[b] = -1;
@@ -291,7 +295,7 @@ void Controller::log_command(Cycle t, Command c, int rank, int bg, int bank, std
   log_->record(t, channel_, rank, g, b, row, col, c);
 }
 
-void Controller::issue_column(int q, const Candidate& c, Cycle t) {
+inline void Controller::issue_column(int q, const Candidate& c, Cycle t) {
   Request& r = slots_[q][static_cast<std::size_t>(c.slot)];
   const auto b = static_cast<std::size_t>(r.bank);
   Command cmd = c.cmd;
@@ -330,7 +334,7 @@ void Controller::issue_column(int q, const Candidate& c, Cycle t) {
   }
 }
 
-void Controller::issue_row(int q, const Candidate& c, Cycle t) {
+inline void Controller::issue_row(int q, const Candidate& c, Cycle t) {
   Request& r = slots_[q][static_cast<std::size_t>(c.slot)];
   const auto b = static_cast<std::size_t>(r.bank);
   timing_.issue(c.cmd, t, r.rank, r.bg, r.bank);
@@ -433,7 +437,7 @@ void Controller::refresh_rank(int r, Cycle t, bool& row_bus_used, Cycle& next) {
   refresh_bank_[ri] = (refresh_bank_[ri] + 1) % banks_per_rank_;
 }
 
-int Controller::pick(int q, std::uint64_t eligible, Cycle t) {
+inline int Controller::pick(int q, std::uint64_t eligible, Cycle t) {
   const std::uint64_t* key = cand_key_[q].data();
   while (eligible) {
     std::uint64_t oldest = ~std::uint64_t{0};
@@ -448,7 +452,7 @@ int Controller::pick(int q, std::uint64_t eligible, Cycle t) {
   return -1;
 }
 
-Cycle Controller::candidates_next(int q, Cycle t) const {
+inline Cycle Controller::candidates_next(int q, Cycle t) const {
   const Wheel& w = wheel_[q];
   const Cycle col_gate = timing_.channel_gate(q ? Command::WR : Command::RD);
   const Cycle pre_gate = timing_.channel_gate(Command::PRE);
