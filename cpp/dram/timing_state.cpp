@@ -69,90 +69,20 @@ void TimingState::init(const DramConfig& cfg) {
     if (w.scope == Scope::BankGroup) nodes = n_bg;
     if (w.scope == Scope::Bank) nodes = n_bank;
     Window win;
-    win.rule = w;
-    win.ring.assign(nodes * static_cast<std::size_t>(w.window), 0);
+    win.scope = w.scope;
+    win.window = w.window;
+    win.ring.assign(nodes * static_cast<std::size_t>(w.window), kPast);
     win.head.assign(nodes, 0);
-    win.count.assign(nodes, 0);
     for (int f = 0; f < kCommands; ++f) {
       if ((w.following_mask & (1u << f)) && query_[static_cast<std::size_t>(f)] == f) {
-        win.following[static_cast<std::size_t>(win.n_following++)] = static_cast<std::uint8_t>(f);
+        win.limits.following[static_cast<std::size_t>(win.limits.n)] = static_cast<std::uint8_t>(f);
+        win.limits.latency[static_cast<std::size_t>(win.limits.n++)] = w.latency;
       }
     }
     for (int p = 0; p < kCommands; ++p) {
       if (w.preceding_mask & (1u << p)) effects_[static_cast<std::size_t>(p)].windows |= 1u << windows_.size();
     }
     windows_.push_back(std::move(win));
-  }
-}
-
-TimingState::Times* TimingState::node_times(Scope s, int rank, int bg, int bank) {
-  switch (s) {
-    case Scope::Channel: return &channel_;
-    case Scope::Rank: return &rank_[static_cast<std::size_t>(rank)];
-    case Scope::BankGroup: return bg >= 0 ? &bg_[static_cast<std::size_t>(bg)] : nullptr;
-    case Scope::Bank: return bank >= 0 ? &bank_[static_cast<std::size_t>(bank)] : nullptr;
-    default: return nullptr;
-  }
-}
-
-void TimingState::issue(Command c, Cycle t, int rank, int bg, int bank) {
-  const Effects& fx = effects_[static_cast<std::size_t>(idx(c))];
-  apply(fx.same[0], t, channel_);
-  apply(fx.same[1], t, rank_[static_cast<std::size_t>(rank)]);
-  if (bg >= 0) {
-    apply(fx.same[2], t, bg_[static_cast<std::size_t>(bg)]);
-    apply(fx.same[3], t, bank_[static_cast<std::size_t>(bank)]);
-  }
-  if (fx.has_sibling) {
-    const RuleList& sr = fx.sibling[1];
-    if (sr.n) {
-      for (int r = 0; r < ranks_; ++r)
-        if (r != rank) apply(sr, t, rank_[static_cast<std::size_t>(r)]);
-    }
-    if (bg >= 0) {
-      const RuleList& sg = fx.sibling[2];
-      if (sg.n) {
-        const int first = rank * bank_groups_;
-        for (int g = first; g < first + bank_groups_; ++g)
-          if (g != bg) apply(sg, t, bg_[static_cast<std::size_t>(g)]);
-      }
-      const RuleList& sb = fx.sibling[3];
-      if (sb.n) {
-        const int first = bg * banks_per_group_;
-        for (int b = first; b < first + banks_per_group_; ++b)
-          if (b != bank) apply(sb, t, bank_[static_cast<std::size_t>(b)]);
-      }
-    }
-  }
-  for (std::uint32_t wm = fx.windows; wm; wm &= wm - 1) {
-    Window& w = windows_[static_cast<std::size_t>(__builtin_ctz(wm))];
-    int node = 0;
-    if (w.rule.scope == Scope::Rank) node = rank;
-    if (w.rule.scope == Scope::BankGroup) node = bg;
-    if (w.rule.scope == Scope::Bank) node = bank;
-    if (node < 0) continue;
-    Times* times = node_times(w.rule.scope, rank, bg, bank);
-    const auto nd = static_cast<std::size_t>(node);
-    const int W = w.rule.window;
-    Cycle* ring = &w.ring[nd * static_cast<std::size_t>(W)];
-    int& head = w.head[nd];
-    int& count = w.count[nd];
-    // Push t; when the ring holds W times, the next limited command must wait until the oldest
-    // of them is `latency` old (at most W preceding commands in any latency-long span).
-    if (count < W) {
-      ring[(head + count) % W] = t;
-      ++count;
-    } else {
-      ring[head] = t;
-      if (++head == W) head = 0;
-    }
-    if (count == W) {
-      const Cycle gate = ring[head] + w.rule.latency;
-      for (int i = 0; i < w.n_following; ++i) {
-        Cycle& slot = (*times)[w.following[static_cast<std::size_t>(i)]];
-        slot = std::max(slot, gate);
-      }
-    }
   }
 }
 

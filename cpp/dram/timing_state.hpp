@@ -44,6 +44,8 @@ class TimingState {
     return channel_[static_cast<std::size_t>(query_[static_cast<std::size_t>(idx(c))])];
   }
 
+  // Record that `c` issued at cycle t on (rank, bg, bank) (-1, -1 for rank-wide commands).
+  // Defined below, inline: the controller calls it for every command.
   void issue(Command c, Cycle t, int rank, int bg, int bank);
 
  private:
@@ -55,14 +57,19 @@ class TimingState {
     std::array<std::uint8_t, kCommands> following{};
     std::array<Cycle, kCommands> latency{};
   };
+  // A rolling window (at most `window` preceding commands per `latency` cycles on one node): a
+  // ring per node of the last `window` issue times, filled with kPast at the start so that it is
+  // always full (a gate from kPast is negative and raises nothing, as if no gate applied yet).
+  // Issuing overwrites the oldest time; the next limited command then waits until the new oldest
+  // is `latency` old, i.e. `limits` applied from that oldest time.
   struct Window {
-    WindowRule rule;
-    std::vector<Cycle> ring;   // nodes * window, oldest at head[node]
-    std::vector<int> head;     // per node
-    std::vector<int> count;    // per node
-    int n_following = 0;       // the commands it limits (aliases resolved)
-    std::array<std::uint8_t, kCommands> following{};
+    Scope scope = Scope::Rank;
+    int window = 1;
+    std::vector<Cycle> ring;  // nodes * window, oldest at head[node]
+    std::vector<int> head;    // per node
+    RuleList limits;          // the commands it limits (aliases resolved), each at `latency`
   };
+  static constexpr Cycle kPast = -kNever;
   // Everything issuing one command does to the tables, kept together so issue() touches one
   // block: the rules on its own node at each scope, the rules on its siblings, its windows.
   struct Effects {
@@ -93,7 +100,6 @@ class TimingState {
       default: break;
     }
   }
-  Times* node_times(Scope s, int rank, int bg, int bank);
 
   int ranks_ = 1, bank_groups_ = 1, banks_per_group_ = 1;
   Times channel_{};
@@ -105,5 +111,53 @@ class TimingState {
   // command everywhere) shares it, so issue() updates fewer entries.
   std::array<std::uint8_t, kCommands> query_{};
 };
+
+inline void TimingState::issue(Command c, Cycle t, int rank, int bg, int bank) {
+  const Effects& fx = effects_[static_cast<std::size_t>(idx(c))];
+  apply(fx.same[0], t, channel_);
+  apply(fx.same[1], t, rank_[static_cast<std::size_t>(rank)]);
+  if (bg >= 0) {
+    apply(fx.same[2], t, bg_[static_cast<std::size_t>(bg)]);
+    apply(fx.same[3], t, bank_[static_cast<std::size_t>(bank)]);
+  }
+  if (fx.has_sibling) {
+    const RuleList& sr = fx.sibling[1];
+    if (sr.n) {
+      for (int r = 0; r < ranks_; ++r)
+        if (r != rank) apply(sr, t, rank_[static_cast<std::size_t>(r)]);
+    }
+    if (bg >= 0) {
+      const RuleList& sg = fx.sibling[2];
+      if (sg.n) {
+        const int first = rank * bank_groups_;
+        for (int g = first; g < first + bank_groups_; ++g)
+          if (g != bg) apply(sg, t, bg_[static_cast<std::size_t>(g)]);
+      }
+      const RuleList& sb = fx.sibling[3];
+      if (sb.n) {
+        const int first = bg * banks_per_group_;
+        for (int b = first; b < first + banks_per_group_; ++b)
+          if (b != bank) apply(sb, t, bank_[static_cast<std::size_t>(b)]);
+      }
+    }
+  }
+  for (std::uint32_t wm = fx.windows; wm; wm &= wm - 1) {
+    Window& w = windows_[static_cast<std::size_t>(__builtin_ctz(wm))];
+    int node = 0;
+    Times* times = &channel_;
+    switch (w.scope) {
+      case Scope::Rank: node = rank; times = &rank_[static_cast<std::size_t>(rank)]; break;
+      case Scope::BankGroup: node = bg; times = bg >= 0 ? &bg_[static_cast<std::size_t>(bg)] : nullptr; break;
+      case Scope::Bank: node = bank; times = bank >= 0 ? &bank_[static_cast<std::size_t>(bank)] : nullptr; break;
+      default: break;
+    }
+    if (node < 0) continue;  // a rank-wide command does not count in bank-level windows
+    Cycle* ring = &w.ring[static_cast<std::size_t>(node) * static_cast<std::size_t>(w.window)];
+    int& head = w.head[static_cast<std::size_t>(node)];
+    ring[head] = t;
+    if (++head == w.window) head = 0;
+    apply(w.limits, ring[head], *times);
+  }
+}
 
 }  // namespace h2m2::dram
