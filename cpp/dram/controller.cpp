@@ -54,7 +54,7 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
       c.bg = b / banks_per_group_;
       c.rank = b / banks_per_rank_;
     }
-    act_mask_[q] = pre_mask_[q] = col_mask_[q] = 0;
+    for (std::uint64_t& m : class_mask_[q]) m = 0;
     lower_bound_[q].assign(nb, kNever);
     cand_key_[q].assign(nb, ~std::uint64_t{0});
     wheel_[q] = Wheel{};
@@ -154,6 +154,10 @@ void Controller::recount_hits(int bank) {
   const auto b = static_cast<std::size_t>(bank);
   const std::int32_t row = open_row_[b];
   for (int q = 0; q < 2; ++q) {
+    if (count_[q][b] == 0) {  // no request, so no candidate either (cleared when it emptied)
+      hits_[q][b] = 0;
+      continue;
+    }
     const Request* slots = slots_[q].data();
     int n = 0, hit = -1, hit_prev = -1, other = -1, other_prev = -1;
     for (int prev = -1, s = head_[q][b]; s >= 0; prev = s, s = slots[s].next) {
@@ -168,7 +172,7 @@ void Controller::recount_hits(int bank) {
       }
     }
     hits_[q][b] = n;
-    if (count_[q][b] == 0 || blocked_[b] || streak_[b] >= row_hit_cap_) {
+    if (blocked_[b] || streak_[b] >= row_hit_cap_) {
       update_candidate(q, bank);
     } else if (n > 0) {
       set_candidate(q, bank, hit, hit_prev, q ? Command::WR : Command::RD);
@@ -193,10 +197,7 @@ inline void Controller::update_candidate(int q, int bank) {
   const int count = count_[q][b];
   if (count == 0 || blocked_[b]) {
     if (c.slot < 0) return;  // had none either
-    const std::uint64_t keep = ~(std::uint64_t{1} << bank);
-    act_mask_[q] &= keep;
-    pre_mask_[q] &= keep;
-    col_mask_[q] &= keep;
+    class_mask_[q][class_of(c.cmd)] &= ~(std::uint64_t{1} << bank);
     c.slot = -1;
     cand_key_[q][b] = ~std::uint64_t{0};
     set_bound(q, bank, kNever);
@@ -233,17 +234,8 @@ inline void Controller::set_candidate(int q, int bank, int slot, int prev, Comma
   Candidate& c = cand_[q][b];
   const std::uint64_t bit = std::uint64_t{1} << bank;
   if (c.slot < 0 || cmd != c.cmd) {
-    const std::uint64_t keep = ~bit;
-    act_mask_[q] &= keep;
-    pre_mask_[q] &= keep;
-    col_mask_[q] &= keep;
-    if (cmd == Command::ACT) {
-      act_mask_[q] |= bit;
-    } else if (cmd == Command::PRE) {
-      pre_mask_[q] |= bit;
-    } else {
-      col_mask_[q] |= bit;
-    }
+    if (c.slot >= 0) class_mask_[q][class_of(c.cmd)] &= ~bit;
+    class_mask_[q][class_of(cmd)] |= bit;
   }
   c.slot = slot;
   c.prev = prev;
@@ -459,9 +451,9 @@ inline Cycle Controller::candidates_next(int q, Cycle t) const {
   Cycle best = kNever;
   // Banks of `m` may issue at T, and not before their class gate.
   auto consider = [&](std::uint64_t m, Cycle T) {
-    if (m & col_mask_[q]) best = std::min(best, std::max(col_gate, T));
-    if (m & pre_mask_[q]) best = std::min(best, std::max(pre_gate, T));
-    for (std::uint64_t acts = m & act_mask_[q]; acts;) {  // the ranks with an ACT candidate in m
+    if (m & class_mask_[q][kColumn]) best = std::min(best, std::max(col_gate, T));
+    if (m & class_mask_[q][kPrecharge]) best = std::min(best, std::max(pre_gate, T));
+    for (std::uint64_t acts = m & class_mask_[q][kActivate]; acts;) {  // the ranks with an ACT candidate in m
       const int r = __builtin_ctzll(acts) >> rank_shift_;
       best = std::min(best, std::max(timing_.rank_gate(Command::ACT, r), T));
       acts &= ~rank_bits_[static_cast<std::size_t>(r)];
@@ -501,14 +493,14 @@ int Controller::tick(Cycle t) {
   advance(q, t);
   int col = -1, row = -1;
   const std::uint64_t ready = wheel_[q].ready;
-  const std::uint64_t col_ready = col_mask_[q] & ready;
+  const std::uint64_t col_ready = class_mask_[q][kColumn] & ready;
   if (col_ready && (dual_bus_ || !row_bus_used) &&
       timing_.channel_gate(q ? Command::WR : Command::RD) <= t) {
     col = pick(q, col_ready, t);
   }
   if (!row_bus_used) {
-    std::uint64_t eligible = open_acts(act_mask_[q] & ready, t);
-    const std::uint64_t pre_ready = pre_mask_[q] & ready;
+    std::uint64_t eligible = open_acts(class_mask_[q][kActivate] & ready, t);
+    const std::uint64_t pre_ready = class_mask_[q][kPrecharge] & ready;
     if (pre_ready && timing_.channel_gate(Command::PRE) <= t) eligible |= pre_ready;
     if (eligible) row = pick(q, eligible, t);
   }

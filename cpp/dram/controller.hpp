@@ -203,8 +203,12 @@ class Controller {
   // oldest of a set of banks is a plain minimum, and its low bits name the bank.
   std::vector<std::uint64_t> cand_key_[2];
   Wheel wheel_[2];
-  // Bit b set: bank b's candidate is an ACT / a PRE / a column command (banks <= 64 per channel).
-  std::uint64_t act_mask_[2] = {0, 0}, pre_mask_[2] = {0, 0}, col_mask_[2] = {0, 0};
+  // Per queue and class, bit b set: bank b's candidate is of that class (banks <= 64 per channel).
+  enum Class { kColumn, kPrecharge, kActivate, kClasses };
+  static constexpr Class class_of(Command c) {
+    return c == Command::ACT ? kActivate : c == Command::PRE ? kPrecharge : kColumn;
+  }
+  std::uint64_t class_mask_[2][kClasses] = {};
   std::vector<std::uint64_t> rank_bits_;  // per rank: the bits of its banks
   int count_total_[2] = {0, 0};
   std::uint64_t next_seq_ = 0;
