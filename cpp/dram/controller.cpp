@@ -43,19 +43,14 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
     slots_[q].assign(static_cast<std::size_t>(sizes[q]), Request{});
     free_[q].clear();
     for (int s = sizes[q] - 1; s >= 0; --s) free_[q].push_back(s);
-    head_[q].assign(nb, -1);
-    tail_[q].assign(nb, -1);
-    count_[q].assign(nb, 0);
-    hits_[q].assign(nb, 0);
-    cand_[q].assign(nb, Candidate{});
+    queue_[q].assign(nb, BankQueue{});
     for (int b = 0; b < banks_; ++b) {
-      Candidate& c = cand_[q][static_cast<std::size_t>(b)];
+      Candidate& c = queue_[q][static_cast<std::size_t>(b)].cand;
       c.bank = b;
       c.bg = b / banks_per_group_;
       c.rank = b / banks_per_rank_;
     }
     for (std::uint64_t& m : class_mask_[q]) m = 0;
-    lower_bound_[q].assign(nb, kNever);
     cand_key_[q].assign(nb, ~std::uint64_t{0});
     wheel_[q] = Wheel{};
     count_total_[q] = 0;
@@ -108,17 +103,18 @@ void Controller::enqueue(const BankAddress& a, bool is_write, std::uint64_t id, 
   r.next = -1;
   r.own_act = r.own_pre = false;
   const auto b = static_cast<std::size_t>(r.bank);
-  if (tail_[q][b] >= 0) {
-    slots_[q][static_cast<std::size_t>(tail_[q][b])].next = slot;
+  BankQueue& bq = queue_[q][b];
+  if (bq.tail >= 0) {
+    slots_[q][static_cast<std::size_t>(bq.tail)].next = slot;
   } else {
-    head_[q][b] = slot;
+    bq.head = slot;
   }
-  tail_[q][b] = slot;
-  const int count = count_[q][b]++;
-  const int hits = hits_[q][b];
+  bq.tail = slot;
+  const int count = bq.count++;
+  const int hits = bq.hits;
   const std::int32_t open = open_row_[b];
   const bool hit = open == r.row;
-  hits_[q][b] += hit;
+  bq.hits += hit;
   ++count_total_[q];
   // Wake the channel only if the request may change what issues before the next event: a
   // change of the write-drain mode, or a new candidate of the served queue that is legal
@@ -127,7 +123,7 @@ void Controller::enqueue(const BankAddress& a, bool is_write, std::uint64_t id, 
   Cycle wake = kNever;
   if (count == 0 || (open >= 0 && (hit ? hits == 0 : (count == hits && streak_[b] >= row_hit_cap_)))) {
     update_candidates(r.bank, q);
-    if (q == (writing_ ? 1 : 0)) wake = std::max(now, lower_bound_[q][b]);
+    if (q == (writing_ ? 1 : 0)) wake = std::max(now, bq.bound);
   }
   if (next_writing(count_total_[0], count_total_[1]) != writing_) wake = now;
   if (wake < next_event_) next_event_ = wake;
@@ -136,13 +132,14 @@ void Controller::enqueue(const BankAddress& a, bool is_write, std::uint64_t id, 
 inline void Controller::unlink(int q, int bank, int slot, int prev) {
   const auto b = static_cast<std::size_t>(bank);
   const int nxt = slots_[q][static_cast<std::size_t>(slot)].next;
+  BankQueue& bq = queue_[q][b];
   if (prev >= 0) {
     slots_[q][static_cast<std::size_t>(prev)].next = nxt;
   } else {
-    head_[q][b] = nxt;
+    bq.head = nxt;
   }
-  if (tail_[q][b] == slot) tail_[q][b] = prev;
-  --count_[q][b];
+  if (bq.tail == slot) bq.tail = prev;
+  --bq.count;
   --count_total_[q];
   free_[q].push_back(slot);
 }
@@ -154,13 +151,14 @@ void Controller::recount_hits(int bank) {
   const auto b = static_cast<std::size_t>(bank);
   const std::int32_t row = open_row_[b];
   for (int q = 0; q < 2; ++q) {
-    if (count_[q][b] == 0) {  // no request, so no candidate either (cleared when it emptied)
-      hits_[q][b] = 0;
+    BankQueue& bq = queue_[q][b];
+    if (bq.count == 0) {  // no request, so no candidate either (cleared when it emptied)
+      bq.hits = 0;
       continue;
     }
     const Request* slots = slots_[q].data();
     int n = 0, hit = -1, hit_prev = -1, other = -1, other_prev = -1;
-    for (int prev = -1, s = head_[q][b]; s >= 0; prev = s, s = slots[s].next) {
+    for (int prev = -1, s = bq.head; s >= 0; prev = s, s = slots[s].next) {
       if (slots[s].row == row) {
         if (n++ == 0) {
           hit = s;
@@ -171,7 +169,7 @@ void Controller::recount_hits(int bank) {
         other_prev = prev;
       }
     }
-    hits_[q][b] = n;
+    bq.hits = n;
     if (blocked_[b] || streak_[b] >= row_hit_cap_) {
       update_candidate(q, bank);
     } else if (n > 0) {
@@ -193,8 +191,9 @@ inline void Controller::update_candidates(int bank, int only_q) {
 
 inline void Controller::update_candidate(int q, int bank) {
   const auto b = static_cast<std::size_t>(bank);
-  Candidate& c = cand_[q][b];
-  const int count = count_[q][b];
+  BankQueue& bq = queue_[q][b];
+  Candidate& c = bq.cand;
+  const int count = bq.count;
   if (count == 0 || blocked_[b]) {
     if (c.slot < 0) return;  // had none either
     class_mask_[q][class_of(c.cmd)] &= ~(std::uint64_t{1} << bank);
@@ -204,10 +203,10 @@ inline void Controller::update_candidate(int q, int bank) {
     return;
   }
   const std::int32_t open = open_row_[b];
-  const int hits = hits_[q][b];
+  const int hits = bq.hits;
   const bool capped = streak_[b] >= row_hit_cap_ && count > hits;
   const Request* slots = slots_[q].data();
-  int prev = -1, s = head_[q][b];
+  int prev = -1, s = bq.head;
   Command cmd;
   if (open >= 0 && hits > 0 && !capped) {
     // the oldest row hit
@@ -231,7 +230,7 @@ inline void Controller::update_candidate(int q, int bank) {
 
 inline void Controller::set_candidate(int q, int bank, int slot, int prev, Command cmd) {
   const auto b = static_cast<std::size_t>(bank);
-  Candidate& c = cand_[q][b];
+  Candidate& c = queue_[q][b].cand;
   const std::uint64_t bit = std::uint64_t{1} << bank;
   if (c.slot < 0 || cmd != c.cmd) {
     if (c.slot >= 0) class_mask_[q][class_of(c.cmd)] &= ~bit;
@@ -245,7 +244,7 @@ inline void Controller::set_candidate(int q, int bank, int slot, int prev, Comma
 }
 
 inline void Controller::set_bound(int q, int b, Cycle e) {
-  Cycle& bound = lower_bound_[q][static_cast<std::size_t>(b)];
+  Cycle& bound = queue_[q][static_cast<std::size_t>(b)].bound;
   if (e == bound) return;  // filed already
   Wheel& w = wheel_[q];
   const std::uint64_t bit = std::uint64_t{1} << b;
@@ -266,7 +265,7 @@ void Controller::refile_far(int q) {
   while (far) {
     const int b = __builtin_ctzll(far);
     far &= far - 1;
-    file(w, b, lower_bound_[q][static_cast<std::size_t>(b)]);
+    file(w, b, queue_[q][static_cast<std::size_t>(b)].bound);
   }
 }
 
@@ -275,7 +274,7 @@ inline void Controller::close_bank(int bank) {
   if (open_row_[b] < 0) return;
   open_row_[b] = -1;
   --open_count_[static_cast<std::size_t>(bank / banks_per_rank_)];
-  hits_[0][b] = hits_[1][b] = 0;
+  queue_[0][b].hits = queue_[1][b].hits = 0;
   streak_[b] = 0;
   update_candidates(bank);
 }
@@ -291,7 +290,7 @@ inline void Controller::issue_column(int q, const Candidate& c, Cycle t) {
   Request& r = slots_[q][static_cast<std::size_t>(c.slot)];
   const auto b = static_cast<std::size_t>(r.bank);
   Command cmd = c.cmd;
-  const bool last_hit = hits_[q][b] == 1 && hits_[1 - q][b] == 0;
+  const bool last_hit = queue_[q][b].hits == 1 && queue_[1 - q][b].hits == 0;
   if (page_policy_ == PagePolicy::Closed && last_hit) {
     cmd = q ? Command::WRA : Command::RDA;
   }
@@ -314,7 +313,7 @@ inline void Controller::issue_column(int q, const Candidate& c, Cycle t) {
   }
   if (done > stats_.last_completion) stats_.last_completion = done;
   if (sink_) sink_->push_back(Completion{r.id, done});
-  --hits_[q][b];
+  --queue_[q][b].hits;
   ++streak_[b];
   const int bank = r.bank;
   unlink(q, bank, c.slot, c.prev);
@@ -435,7 +434,7 @@ inline int Controller::pick(int q, std::uint64_t eligible, Cycle t) {
     std::uint64_t oldest = ~std::uint64_t{0};
     for (std::uint64_t r = eligible; r; r &= r - 1) oldest = std::min(oldest, key[__builtin_ctzll(r)]);
     const int m = static_cast<int>(oldest & 63);
-    const Candidate& c = cand_[q][static_cast<std::size_t>(m)];
+    const Candidate& c = queue_[q][static_cast<std::size_t>(m)].cand;
     const Cycle e = timing_.earliest(c.cmd, c.rank, c.bg, c.bank);
     if (e <= t) return m;
     eligible &= ~(std::uint64_t{1} << m);
@@ -507,17 +506,17 @@ int Controller::tick(Cycle t) {
 
   int served = 0;
   if (col >= 0) {
-    issue_column(q, cand_[q][static_cast<std::size_t>(col)], t);
+    issue_column(q, queue_[q][static_cast<std::size_t>(col)].cand, t);
     ++served;
     if (row >= 0) {
       // The column command may have changed the row candidate's legality.
-      const Candidate& now = cand_[q][static_cast<std::size_t>(row)];
+      const Candidate& now = queue_[q][static_cast<std::size_t>(row)].cand;
       if (dual_bus_ && earliest(now.cmd, slots_[q][static_cast<std::size_t>(now.slot)]) <= t) {
         issue_row(q, now, t);
       }
     }
   } else if (row >= 0) {
-    issue_row(q, cand_[q][static_cast<std::size_t>(row)], t);
+    issue_row(q, queue_[q][static_cast<std::size_t>(row)].cand, t);
   }
 
   // The next event: a refresh, a change of the write-drain mode (the counts changed), or the

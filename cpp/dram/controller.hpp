@@ -72,7 +72,7 @@ class Controller {
     bool own_act, own_pre;
   };
   // The next command a bank wants for one queue, kept up to date on every event of that bank.
-  // Its earliest issue cycle is cached in lower_bound_[q][bank]: issuing commands only raises
+  // Its earliest issue cycle is cached in queue_[q][bank].bound: issuing commands only raises
   // earliest times, so the bank needs no check while that bound is in the future (kNever:
   // nothing to do, because the bank has no request or waits for a refresh).
   struct Candidate {
@@ -196,9 +196,15 @@ class Controller {
   // request slots and per-bank FIFO lists, per queue (0 reads, 1 writes)
   std::vector<Request> slots_[2];
   std::vector<int> free_[2];
-  std::vector<int> head_[2], tail_[2], count_[2], hits_[2];
-  std::vector<Candidate> cand_[2];   // per bank
-  std::vector<Cycle> lower_bound_[2];  // per bank (kNever: no candidate)
+  // Per queue and bank, kept together since every event of the bank touches them: its FIFO list
+  // of requests, how many of them hit the open row, and its candidate with the cached bound.
+  struct BankQueue {
+    int head = -1, tail = -1;  // slots; -1: empty
+    int count = 0, hits = 0;
+    Candidate cand;
+    Cycle bound = kNever;  // lower bound of the candidate's issue cycle (kNever: no candidate)
+  };
+  std::vector<BankQueue> queue_[2];
   // Per bank: the candidate's age key, seq << 6 | bank (all ones: none). Keys are unique, so the
   // oldest of a set of banks is a plain minimum, and its low bits name the bank.
   std::vector<std::uint64_t> cand_key_[2];
