@@ -35,7 +35,13 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
   refresh_mode_ = cfg.refresh;
   log_ = cfg.record_commands ? log : nullptr;
   sink_ = sink;
-  timing_.init(cfg);
+  // The commands whose earliest time is ever asked for: the candidates' (ACT, PRE, RD, WR; the
+  // auto-precharge forms issue in their place) and those of the refresh mode.
+  std::uint32_t queried = 1u << idx(Command::ACT) | 1u << idx(Command::PRE) |
+                          1u << idx(Command::RD) | 1u << idx(Command::WR);
+  if (refresh_mode_ == RefreshMode::AllBank) queried |= 1u << idx(Command::PREA) | 1u << idx(Command::REFab);
+  if (refresh_mode_ == RefreshMode::PerBank) queried |= 1u << idx(Command::REFpb);
+  timing_.init(cfg, queried);
 
   const int sizes[2] = {cfg.read_queue, cfg.write_queue};
   const auto nb = static_cast<std::size_t>(banks_);

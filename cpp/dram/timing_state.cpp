@@ -6,7 +6,7 @@
 
 namespace h2m2::dram {
 
-void TimingState::init(const DramConfig& cfg) {
+void TimingState::init(const DramConfig& cfg, std::uint32_t queried) {
   ranks_ = cfg.ranks;
   bank_groups_ = cfg.bank_groups;
   banks_per_group_ = cfg.banks_per_group;
@@ -34,6 +34,10 @@ void TimingState::init(const DramConfig& cfg) {
   };
   if (same_column(idx(Command::RDA), idx(Command::RD))) query_[idx(Command::RDA)] = idx(Command::RD);
   if (same_column(idx(Command::WRA), idx(Command::WR))) query_[idx(Command::WRA)] = idx(Command::WR);
+  std::uint32_t read_columns = 0;  // the columns earliest() will read
+  for (int c = 0; c < kCommands; ++c) {
+    if (queried & (1u << c)) read_columns |= 1u << query_[static_cast<std::size_t>(c)];
+  }
   for (int s = 0; s < kScopes; ++s) {
     for (int p = 0; p < kCommands; ++p) {
       Effects& fx = effects_[static_cast<std::size_t>(p)];
@@ -45,7 +49,7 @@ void TimingState::init(const DramConfig& cfg) {
       for (int f = 0; f < kCommands; ++f) {
         const auto si = static_cast<std::size_t>(s), pi = static_cast<std::size_t>(p),
                    fi = static_cast<std::size_t>(f);
-        if (query_[fi] != f) continue;  // kept in the shared column
+        if (!(read_columns & (1u << f))) continue;  // never read, or kept in the shared column
         if (cfg.same[si][pi][fi] >= 0) {
           same.following[static_cast<std::size_t>(same.n)] = static_cast<std::uint8_t>(f);
           same.latency[static_cast<std::size_t>(same.n++)] = cfg.same[si][pi][fi];
@@ -74,7 +78,7 @@ void TimingState::init(const DramConfig& cfg) {
     win.ring.assign(nodes * static_cast<std::size_t>(w.window), kPast);
     win.head.assign(nodes, 0);
     for (int f = 0; f < kCommands; ++f) {
-      if ((w.following_mask & (1u << f)) && query_[static_cast<std::size_t>(f)] == f) {
+      if ((w.following_mask & (1u << f)) && (read_columns & (1u << f))) {
         win.limits.following[static_cast<std::size_t>(win.limits.n)] = static_cast<std::uint8_t>(f);
         win.limits.latency[static_cast<std::size_t>(win.limits.n++)] = w.latency;
       }

@@ -21,7 +21,10 @@ namespace h2m2::dram {
 
 class TimingState {
  public:
-  void init(const DramConfig& cfg);
+  // `queried`: bit c set if earliest() (or a gate) will be asked for command c. Rules that only
+  // limit commands never asked about are dropped: their columns would be written, never read
+  // (e.g. PREA and REFab under per-bank refresh). earliest() stays exact for queried commands.
+  void init(const DramConfig& cfg, std::uint32_t queried);
 
   // Earliest cycle at which `c` may issue on (rank, bank group, bank). Flat indices:
   // bg = rank * bank_groups + g, bank = bg * banks_per_group + b; -1 for rank-wide commands.
