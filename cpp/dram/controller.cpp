@@ -279,7 +279,7 @@ inline void Controller::close_bank(int bank) {
   const auto b = static_cast<std::size_t>(bank);
   if (open_row_[b] < 0) return;
   open_row_[b] = -1;
-  --open_count_[static_cast<std::size_t>(bank / banks_per_rank_)];
+  --open_count_[static_cast<std::size_t>(bank >> rank_shift_)];
   queue_[0][b].hits = queue_[1][b].hits = 0;
   streak_[b] = 0;
   update_candidates(bank);
