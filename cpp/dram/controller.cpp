@@ -363,12 +363,13 @@ void Controller::refresh(Cycle t, bool& row_bus_used, Cycle& next) {
     next = std::min(next, refresh_next_);
     return;
   }
-  refresh_next_ = kNever;
-  for (int r = 0; r < ranks_; ++r) {
-    refresh_rank(r, t, row_bus_used, next);
-    const auto ri = static_cast<std::size_t>(r);
-    refresh_next_ = std::min(refresh_next_, refresh_pending_[ri] ? t + 1 : refresh_due_[ri]);
-  }
+  // Each rank reports when it next needs a look: its due time, or while its refresh waits, the
+  // earliest time of the refresh's command (issuing other commands only moves that later, and
+  // nothing else changes the command: the rank or bank is blocked).
+  Cycle wake = kNever;
+  for (int r = 0; r < ranks_; ++r) refresh_rank(r, t, row_bus_used, wake);
+  refresh_next_ = wake;
+  next = std::min(next, wake);
 }
 
 void Controller::refresh_rank(int r, Cycle t, bool& row_bus_used, Cycle& next) {
