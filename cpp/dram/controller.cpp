@@ -455,17 +455,22 @@ inline Cycle Controller::candidates_next(int q, Cycle t) const {
   const Cycle col_gate = timing_.channel_gate(q ? Command::WR : Command::RD);
   const Cycle pre_gate = timing_.channel_gate(Command::PRE);
   Cycle best = kNever;
-  // Banks of `m` may issue at T, and not before their class gate.
+  // Banks of `m` may issue at T, and not before their class gate. Nothing in m can bring best
+  // below T, so the classes left are skipped once it is T.
   auto consider = [&](std::uint64_t m, Cycle T) {
     if (m & class_mask_[q][kColumn]) best = std::min(best, std::max(col_gate, T));
-    if (m & class_mask_[q][kPrecharge]) best = std::min(best, std::max(pre_gate, T));
-    for (std::uint64_t acts = m & class_mask_[q][kActivate]; acts;) {  // the ranks with an ACT candidate in m
+    if (best > T && (m & class_mask_[q][kPrecharge])) best = std::min(best, std::max(pre_gate, T));
+    if (best == T) return;
+    for (std::uint64_t acts = m & class_mask_[q][kActivate]; acts && best > T;) {  // ranks with an ACT in m
       const int r = __builtin_ctzll(acts) >> rank_shift_;
       best = std::min(best, std::max(timing_.rank_gate(Command::ACT, r), T));
       acts &= ~rank_bits_[static_cast<std::size_t>(r)];
     }
   };
-  if (w.ready) consider(w.ready, t + 1);
+  if (w.ready) {
+    consider(w.ready, t + 1);
+    if (best == t + 1) return best;  // nothing is earlier
+  }
   // Occupied slots in time order from t + 1; a slot at or after the best so far cannot improve.
   const int shift = static_cast<int>((t + 1) & (Wheel::kSlots - 1));
   std::uint64_t occ = shift ? (w.occupied >> shift) | (w.occupied << (Wheel::kSlots - shift))
