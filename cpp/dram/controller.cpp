@@ -195,7 +195,9 @@ inline void Controller::update_candidates(int bank, int only_q) {
   }
 }
 
-inline void Controller::update_candidate(int q, int bank) {
+// Forced inline: GCC keeps it out of line (it has several callers), and the call's register
+// saves cost more than the common early return (measured: random -1% instructions, +3% speed).
+[[gnu::always_inline]] inline void Controller::update_candidate(int q, int bank) {
   const auto b = static_cast<std::size_t>(bank);
   BankQueue& bq = queue_[q][b];
   Candidate& c = bq.cand;
