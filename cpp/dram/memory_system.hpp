@@ -73,6 +73,7 @@ class MemorySystem {
     BankAddress where;
     bool is_write;
   };
+  // The controller's flat indices of a decoded address (fits: Controller::init rejects > 64 banks).
   BankAddress locate(const DecodedAddress& d) const {
     const int bg = d.rank * cfg_.bank_groups + d.bankgroup;
     return BankAddress{d.row, d.column, static_cast<std::uint8_t>(d.rank), static_cast<std::uint8_t>(bg),

@@ -7,6 +7,7 @@
 // Clock: the memory's command clock, in cycles. Hot path: yes; no allocation after init().
 // Contract: rank-wide commands (PREA, REFab) pass bankgroup = bank = -1 and are checked and
 // updated only at channel and rank scope (the standards encode their bank effects there).
+// earliest() and the gates answer only for the commands named as queried at init().
 #pragma once
 
 #include <array>
