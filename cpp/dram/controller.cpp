@@ -65,6 +65,9 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
     throw std::invalid_argument(cfg.name + ": " + std::to_string(banks_) +
                                 " banks per channel; the controller supports at most 64");
   }
+  if (banks_per_rank_ & (banks_per_rank_ - 1)) {  // rank_shift_ (the address mapping checks it too)
+    throw std::invalid_argument(cfg.name + ": banks per rank must be a power of two");
+  }
   rank_bits_.assign(static_cast<std::size_t>(ranks_), 0);
   for (int b = 0; b < banks_; ++b) rank_bits_[static_cast<std::size_t>(b / banks_per_rank_)] |= std::uint64_t{1} << b;
   open_row_.assign(nb, -1);
