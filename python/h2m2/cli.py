@@ -646,7 +646,7 @@ def _add_reproduce(sub: Any) -> None:
         "--fidelity",
         choices=("sampled", "analytic", "cycle"),
         default=None,
-        help="simulation fidelity (default: sampled; analytic with --quick)",
+        help="simulation fidelity (default: analytic; sampled is the cycle-calibrated run, slower)",
     )
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests only
@@ -662,7 +662,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
         raise _UsageError(
             f"--only: unknown experiment(s) {', '.join(unknown)}; known: {', '.join(EXPERIMENTS)}"
         )
-    fidelity = args.fidelity or (_QUICK_FIDELITY if args.quick else "sampled")
+    fidelity = args.fidelity or _DEFAULT_FIDELITY
     res = reproduce(
         args.out,
         quick=args.quick,
@@ -681,10 +681,10 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     return 1 if st["failed"] else 0
 
 
-#: Fidelity of ``h2m2 reproduce --quick`` without ``--fidelity``: a sampled quick run took 6.5 min
-#: on the 2-core development machine (issue 5 asks for under 2 minutes), so the quick set is
-#: analytic (docs/reproduction.md).
-_QUICK_FIDELITY = "analytic"
+#: Fidelity of ``h2m2 reproduce`` without ``--fidelity``: on the 2-core development machine a
+#: sampled quick run takes ~7 min and a sampled full run ~10 min, against issue 5's 2 and 10
+#: minutes; analytic takes ~10 s / 40-100 s (docs/reproduction.md).
+_DEFAULT_FIDELITY = "analytic"
 
 
 # ------------------------------------------------------------------------------ parser and main
