@@ -244,7 +244,13 @@ class Planner {
     const i64 row_stride = mul(n, e_, "n*element_bytes");
     const i64 gk = std::min(k, g_k);
 
-    for (const Slice& sl : split_aligned(n, cfg_.cores, g_n)) {
+    const std::vector<Slice> slices = split_aligned(n, cfg_.cores, g_n);
+    // Column blocks only when every core has the same slice: cores with different tile counts
+    // cannot skip the same number of identical tiles in `sampled` (111 / 110 units per core cut
+    // into 3 / 2 blocks put `sampled` 23% off).
+    const bool same_slices = std::all_of(slices.begin(), slices.end(),
+                                         [&](const Slice& s) { return s.size == slices[0].size; });
+    for (const Slice& sl : slices) {
       const i64 n_c = sl.size;
       const i64 out_bytes = mul(mul(m, n_c, "m*n_slice"), e_, "m*n_slice*element_bytes");
       const i64 min_tile = gk * std::min(n_c, g_n) * e_;
@@ -254,7 +260,7 @@ class Planner {
               " + output slice m*n_slice*element_bytes=" + std::to_string(out_bytes));
       CoreProgram core;
       core.epilogue_cycles = mv ? 0 : sa.pipeline_overhead_cycles(m);
-      const i64 blocks = equal_column_blocks(n_c, g_n, gk * e_, budget);
+      const i64 blocks = same_slices ? equal_column_blocks(n_c, g_n, gk * e_, budget) : 1;
       if (blocks > 1) {
         // Row bands of k_t rows, each cut into `blocks` equal column blocks, band after band: all
         // tiles but the last band's are identical; the last band stores the outputs.

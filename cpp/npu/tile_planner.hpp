@@ -21,8 +21,8 @@
 //     else MatrixMatrix. The n output columns are split over the cores in contiguous slices of
 //     whole unit columns (sa_cols or mv_lanes); the last slice takes the partial one. Within a
 //     core a tile is k_t rows x the full slice width (one DMA row per W row: n_slice contiguous
-//     bytes). A slice whose one-pass tile (mv_width/sa_rows rows) exceeds tile_target_bytes is cut
-//     into equal column blocks (a divisor of its units, the block nearest the target on a log
+//     bytes). If every core has the same slice, a slice whose one-pass tile (mv_width/sa_rows
+//     rows) exceeds tile_target_bytes is cut into equal column blocks (a divisor of its units, the block nearest the target on a log
 //     scale, if nearer than the whole slice and fitting a buffer), walked band by band (every
 //     block of k_t rows, then the next band: StreamPattern steps), so all tiles but the last
 //     band's are identical. Otherwise, only if mv_width/sa_rows rows of the slice overflow a

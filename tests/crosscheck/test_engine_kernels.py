@@ -363,6 +363,10 @@ SAMPLED_CASES = [
     # formerly +4.4% (the window rate aliased with the tile period); now compute-bound
     _case("mv-hbm-8x12288x12288", "hbm", _lin(8, 12288, 12288), SLOW),             # -0.33% cb
     _case("mm-lpddr-32x12288x8192", "lpddr", _lin(32, 12288, 8192), SLOW),         # +0.00%
+    # GPT3-175B's fc on LPDDR: all 96 units cut into equal column blocks (k shortened: 1/6 of
+    # it), and 49 units, whose unequal per-core slices (111 / 110 units) must not be cut (+23%)
+    _case("mm-lpddr-32x2048x110592", "lpddr", _lin(32, 2048, 110592), SLOW),       # -0.7%
+    _case("mm-lpddr-32x12288x56448", "lpddr", _lin(32, 12288, 56448), SLOW),       # +0.9%
     # the HBM half of GPT3-175B's qkv at B=32: the compute-bound kernel the shortcut is for
     _case("mm-hbm-32x12288x31488", "hbm", _lin(32, 12288, 31488), SLOW),           # -0.00% cb
     _case("attn-lpddr-b32h8g1-2048", "lpddr", _att(32, 8, 1, 2048), SLOW),         # -0.77%

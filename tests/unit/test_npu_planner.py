@@ -305,6 +305,19 @@ def test_linear_wide_slices_are_cut_into_equal_blocks_near_the_tile_target() -> 
         assert core_cycles(core) == sa_gemm(m, k, n // 4)
 
 
+def test_linear_unequal_slices_are_not_cut_into_blocks() -> None:
+    # 441 units over 4 cores: 111 / 110 / 110 / 110 would be cut into 3 / 2 blocks, and cores with
+    # different tile counts cannot skip the same number of identical tiles in `sampled`
+    plan = npu.plan({"op": "linear", "m": 32, "k": 12288, "n": 441 * 128}, {})
+    assert [c["groups"][0]["loads"][0]["row_bytes"] for c in plan["cores"]] == [
+        111 * 128,
+        110 * 128,
+        110 * 128,
+        110 * 128,
+    ]
+    assert all(g["loads"][0]["step_tiles"] == 0 for c in plan["cores"] for g in c["groups"])
+
+
 def test_linear_slices_of_a_prime_unit_count_stay_whole() -> None:
     # 71 units per core: the only blocks would be one unit wide (16 KiB tiles), farther from the
     # 1 MiB target than the whole 1.1 MiB slice
