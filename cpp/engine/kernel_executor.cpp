@@ -941,10 +941,11 @@ void KernelExecutor::skip_ahead(Picoseconds now) {
   // is exactly its J tiles' compute, and the loads of the rest are not simulated.
   // Tiles after the skipped range take the load ring slots the skipped ones would have had.
   for (std::size_t t = 0; t < progress_.size(); ++t) {
-    if (!skip_open_[t] || !steady(t)) continue;
-    skip_open_[t] = 0;  // a mixed task reopens at its next placement event
+    if (!skip_open_[t]) continue;
     const bool cbound = compute_bound(t);
     const double rate = cbound ? 0.0 : steady_rate(t);
+    if (!cbound && rate <= 0.0) continue;  // not steady yet: this task skips later
+    skip_open_[t] = 0;  // a mixed task reopens at its next placement event
     if (cbound) {
       for (Core& c : cores_) {
         if (c.task == static_cast<int>(t) && !c.done) elide_loads(c, now);
