@@ -133,7 +133,10 @@ class Controller {
       w.occupied = 0;
     }
     w.time = t;
-    if (w.far && w.far_min < t + Wheel::kSlots) refile_far(q);
+    // Also when `far` is empty: a bank taken out of it leaves far_min behind (it is only a lower
+    // bound), and a stale far_min below t would make candidates_next() report an event in the
+    // past, which the caller's loop would then tick at forever. After this, far_min >= t + 64.
+    if (w.far_min < t + Wheel::kSlots) refile_far(q);
   }
   void refile_far(int q);  // file the far banks again relative to the wheel's time
 

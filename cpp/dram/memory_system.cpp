@@ -123,10 +123,13 @@ void MemorySystem::advance_to(Cycle t) {
   std::vector<Completion>* sink = track_completions_ ? &completions_ : nullptr;
   for (Controller& c : channels_) {
     c.set_completion_sink(sink);
-    while (c.next_event() <= t) {
-      const Cycle at = std::max(c.next_event(), now_ + 1);
+    // Each tick strictly after the previous one (as in run_channel): a controller can issue once
+    // per cycle, and a next event reported in the past must not tick the same cycle forever.
+    for (Cycle last = now_; c.next_event() <= t;) {
+      const Cycle at = std::max(c.next_event(), last + 1);
       if (at > t) break;
       pending_ -= c.tick(at);
+      last = at;
     }
   }
   now_ = std::max(now_, t);

@@ -441,6 +441,39 @@ def test_compute_bound_shortcut_skips_the_loads_and_keeps_the_cycle_time() -> No
     assert not ro.extrapolated and ro.requests == rc.requests and ro.time_ns == rc.time_ns
 
 
+_STALE_WHEEL_SCRIPT = """
+import json, sys
+import numpy as np
+from h2m2 import presets
+from h2m2.dram import MemorySpec, standards
+from h2m2.engine import Engine, Kernel, Sublayer
+dev = standards.get("LPDDR5X_8533_16GB_x16").override(data_rate_mts=12800.0)
+system = presets.lpddr_only().replace_device("lpddr", memory=MemorySpec(dev, channels=32))
+tables = [(np.zeros(4096, np.int32), np.arange(4096, dtype=np.int64))]
+kernel = Kernel("fc", 0, "linear", m=128, k=8192, n=57408)
+out = {}
+for fidelity in ("sampled", "cycle"):
+    r = Engine(system, tables, fidelity=fidelity).run([Sublayer("s", (kernel,))])[0].kernels[0]
+    out[fidelity] = [r.time_ns, r.extrapolated]
+json.dump(out, sys.stdout)
+"""
+
+
+def test_sampled_finishes_a_kernel_that_once_stalled_the_dram_scheduler() -> None:
+    """Regression: Llama2-70B's fc slice on a 12800 MT/s LPDDR chip (the reproduction's bandwidth
+    sensitivity point) made a memory controller report its next event in the past (a stale lower
+    bound of its timing wheel), and ``advance_to`` ticked that cycle forever. Run in a child
+    process with a timeout so that a regression fails instead of hanging the suite."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _STALE_WHEEL_SCRIPT], capture_output=True,
+                          text=True, timeout=300, check=True)
+    out = json.loads(proc.stdout)
+    assert out["sampled"][1] and not out["cycle"][1]
+    assert abs(out["sampled"][0] / out["cycle"][0] - 1) < 0.02, out
+
+
 @pytest.mark.parametrize(("field", "value"), [
     ("sample_min_tiles", 1), ("sample_tail_tiles", 0), ("sample_compute_slack", 1.0),
     ("sample_slack_tiles", 0),
