@@ -5,7 +5,7 @@ built directly from shapes (qkv-linear m=32 k=12288 n=3*12288; attention batch 3
 head_dim 128, 96 heads; fc = out-projection + FFN as one linear m=32 k=12288
 n=12288+2*49152), each sublayer split between the HBM and the LPDDR device in proportion to their
 peak bandwidths (82 of 96 heads, 85% of the fc columns on HBM).
-  * ``sampled`` cold: a fresh Engine each round (target: < 0.5 s),
+  * ``sampled`` cold: a fresh Engine each round, with 1 and 2 threads (target: < 0.5 s),
   * ``sampled`` memoised: the same Engine, the layer already simulated (target: < 5 ms),
   * a 96-layer iteration cold (target: < 2 s): layers are identical, so layers 2..96 are memo hits,
   * reference baseline: ``analytic`` on a calibrated Engine (the cheapest way to get a number).
@@ -120,14 +120,19 @@ def timed(fn: Any, walls: list[float]) -> Any:
 
 
 @pytest.mark.benchmark(group="engine-gpt3-layer")
-def test_gpt3_layer_sampled_cold(benchmark: Any) -> None:
+@pytest.mark.parametrize("threads", [1, 2], ids=["1thread", "2threads"])
+def test_gpt3_layer_sampled_cold(benchmark: Any, threads: int) -> None:
+    """Threads simulate the layer's six kernels side by side (identical results)."""
     system = presets.h2m2()
     smoke = benchmark.disabled
     program = gpt3_layer(system, smoke)
     walls: list[float] = []
     res = benchmark.pedantic(
         timed(lambda eng: eng.run(program), walls),
-        setup=lambda: ((Engine(system, identity_tables(system), fidelity="sampled"),), {}),
+        setup=lambda: (
+            (Engine(system, identity_tables(system), fidelity="sampled", threads=threads),),
+            {},
+        ),
         rounds=3,
         iterations=1,
     )
@@ -136,6 +141,7 @@ def test_gpt3_layer_sampled_cold(benchmark: Any) -> None:
     benchmark.extra_info.update(
         {
             "smoke": smoke,
+            "threads": threads,
             "wall_s": min(walls),
             "target_s": 0.5,
             "layer_time_us": res[-1].end_ns / 1e3,

@@ -173,6 +173,7 @@ void register_engine(py::module_& m) {
              }
              if (cfg.contains("sample_slack_tiles")) c.sample_slack_tiles = cfg["sample_slack_tiles"].cast<int>();
              if (cfg.contains("record_spans")) c.record_spans = cfg["record_spans"].cast<bool>();
+             if (cfg.contains("threads")) c.threads = cfg["threads"].cast<int>();
              auto holder = tables_from(tables);
              auto* e = new PyEngine{std::make_unique<Engine>(std::move(c), holder->views), holder};
              return e;

@@ -1,9 +1,12 @@
 #include "engine/engine.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <memory>
 #include <stdexcept>
+#include <system_error>
+#include <thread>
 
 #include "npu/tile_planner.hpp"
 
@@ -26,6 +29,7 @@ Engine::Engine(EngineConfig cfg, std::vector<npu::PageTableView> tables)
     throw std::invalid_argument("engine: sample_compute_slack must be below 1 (0 or less: off)");
   }
   if (cfg_.sample_slack_tiles < 1) throw std::invalid_argument("engine: sample_slack_tiles must be at least 1");
+  if (cfg_.threads < 1) throw std::invalid_argument("engine: threads must be at least 1");
   set_page_tables(std::move(tables));
 }
 
@@ -49,7 +53,8 @@ Picoseconds Engine::transfer_ps(int direction, std::int64_t bytes) const {
 std::vector<KernelResult> Engine::simulate(const std::vector<KernelSpec>& kernels,
                                            const std::vector<npu::TilePlan>& plans, bool sample,
                                            Picoseconds offset,
-                                           const std::vector<npu::PageTableView>& tables) {
+                                           const std::vector<npu::PageTableView>& tables,
+                                           std::vector<Span>& spans) const {
   std::vector<std::unique_ptr<Device>> devices;
   std::vector<Device*> raw;
   for (std::size_t d = 0; d < cfg_.devices.size(); ++d) {
@@ -74,7 +79,7 @@ std::vector<KernelResult> Engine::simulate(const std::vector<KernelSpec>& kernel
     for (Span s : exec.spans()) {
       s.begin += offset;
       s.end += offset;
-      spans_.push_back(s);
+      spans.push_back(s);
     }
     // one span per DRAM channel that served requests: from the start to its last data beat
     for (std::size_t d = 0; d < devices.size(); ++d) {
@@ -82,8 +87,8 @@ std::vector<KernelResult> Engine::simulate(const std::vector<KernelSpec>& kernel
       for (int ch = 0; ch < mem.channels(); ++ch) {
         const dram::DramStats& st = mem.channel_stats(ch);
         if (st.reads + st.writes == 0) continue;
-        spans_.push_back(Span{3, static_cast<int>(d), ch, 4, offset,
-                              offset + devices[d]->mem_clock.to_ps(st.last_completion)});
+        spans.push_back(Span{3, static_cast<int>(d), ch, 4, offset,
+                             offset + devices[d]->mem_clock.to_ps(st.last_completion)});
       }
     }
   }
@@ -149,7 +154,8 @@ double Engine::bandwidth_efficiency(int device) {
   spec.name = "calibration";
   spec.device = device;
   spec.desc = k;
-  const std::vector<KernelResult> r = simulate({spec}, {plan}, true, 0, tables);
+  std::vector<Span> no_spans;
+  const std::vector<KernelResult> r = simulate({spec}, {plan}, true, 0, tables, no_spans);
   const double seconds = static_cast<double>(r[0].time_ps) * 1e-12;
   const double achieved = static_cast<double>(plan.load_bytes + plan.store_bytes) / seconds / 1e9;
   efficiency_[d] = dc.dram_peak_GBps > 0 ? std::min(1.0, achieved / dc.dram_peak_GBps) : 1.0;
@@ -199,7 +205,7 @@ SublayerResult Engine::run_sublayer(const SublayerSpec& s, Picoseconds start) {
   }
   switch (cfg_.fidelity) {
     case Fidelity::Cycle:
-      res.kernels = simulate(s.kernels, plans, false, start, tables_);
+      res.kernels = simulate(s.kernels, plans, false, start, tables_, spans_);
       break;
     case Fidelity::Sampled:
       for (std::size_t i = 0; i < s.kernels.size(); ++i) {
@@ -212,9 +218,22 @@ SublayerResult Engine::run_sublayer(const SublayerSpec& s, Picoseconds start) {
           res.kernels.push_back(std::move(r));
           continue;
         }
-        std::vector<KernelResult> r = simulate({k}, {plans[i]}, true, start, tables_);
-        if (!k.signature.empty()) memo_[k.signature] = r[0];
-        res.kernels.push_back(std::move(r[0]));
+        KernelResult r;
+        auto pre = presimulated_.find(presimulated_key(k));
+        if (pre != presimulated_.end()) {  // simulated ahead: the same result, in this place
+          if (pre->second.error) std::rethrow_exception(pre->second.error);
+          r = std::move(pre->second.result);
+          for (Span sp : pre->second.spans) {
+            sp.begin += start;
+            sp.end += start;
+            spans_.push_back(sp);
+          }
+          presimulated_.erase(pre);
+        } else {
+          r = std::move(simulate({k}, {plans[i]}, true, start, tables_, spans_)[0]);
+        }
+        if (!k.signature.empty()) memo_[k.signature] = r;
+        res.kernels.push_back(std::move(r));
       }
       break;
     case Fidelity::Analytic:
@@ -238,7 +257,61 @@ SublayerResult Engine::run_sublayer(const SublayerSpec& s, Picoseconds start) {
   return res;
 }
 
+std::string Engine::presimulated_key(const KernelSpec& k) {
+  if (!k.signature.empty()) return "s" + k.signature;
+  return "a" + std::to_string(reinterpret_cast<std::uintptr_t>(&k));
+}
+
+void Engine::presimulate(const std::vector<SublayerSpec>& program) {
+  struct Job {
+    const KernelSpec* kernel;
+    Presimulated* out;
+  };
+  std::vector<Job> jobs;
+  for (const SublayerSpec& s : program) {
+    for (const KernelSpec& k : s.kernels) {
+      if (!k.signature.empty() && memo_.count(k.signature)) continue;
+      if (k.device < 0 || k.device >= static_cast<int>(cfg_.devices.size())) continue;  // run_sublayer says why
+      auto [it, fresh] = presimulated_.try_emplace(presimulated_key(k));
+      if (fresh) jobs.push_back(Job{&k, &it->second});
+    }
+  }
+  if (jobs.size() < 2) {  // nothing to overlap: run_sublayer simulates it in place
+    presimulated_.clear();
+    return;
+  }
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t j; (j = next.fetch_add(1)) < jobs.size();) {
+      const KernelSpec& k = *jobs[j].kernel;
+      Presimulated& out = *jobs[j].out;
+      try {
+        const npu::TilePlan plan = npu::plan(k.desc, cfg_.devices[static_cast<std::size_t>(k.device)].npu);
+        out.result = std::move(simulate({k}, {plan}, true, 0, tables_, out.spans)[0]);
+      } catch (...) {
+        out.error = std::current_exception();
+      }
+    }
+  };
+  const std::size_t n = std::min(jobs.size(), static_cast<std::size_t>(cfg_.threads));
+  std::vector<std::thread> pool;
+  for (std::size_t i = 1; i < n; ++i) {
+    try {
+      pool.emplace_back(work);
+    } catch (const std::system_error&) {  // no more threads: the ones running share the jobs
+      break;
+    }
+  }
+  work();
+  for (std::thread& t : pool) t.join();
+}
+
 std::vector<SublayerResult> Engine::run_program(const std::vector<SublayerSpec>& program, Picoseconds start) {
+  struct Clear {
+    std::unordered_map<std::string, Presimulated>& m;
+    ~Clear() { m.clear(); }
+  } clear{presimulated_};
+  if (cfg_.fidelity == Fidelity::Sampled && cfg_.threads > 1) presimulate(program);
   std::vector<SublayerResult> out;
   Picoseconds t = start;
   for (const SublayerSpec& s : program) {

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -44,6 +45,9 @@ struct EngineConfig {
   double sample_compute_slack = 0.25; // compute-bound shortcut margin (<= 0: off); ExecOptions
   int sample_slack_tiles = 2;         // tiles with that slack that prove a kernel compute-bound
   bool record_spans = false;
+  // `sampled`: threads that simulate a program's kernels (each kernel alone on fresh devices, so
+  // results do not depend on this or on the order; 1: one after the other in this thread).
+  int threads = 1;
 };
 
 struct KernelSpec {
@@ -119,11 +123,24 @@ class Engine {
   const EngineConfig& config() const { return cfg_; }
 
  private:
+  // A kernel `sampled` simulated ahead of its sublayer (by presimulate), with its spans from 0.
+  struct Presimulated {
+    KernelResult result;
+    std::vector<Span> spans;
+    std::exception_ptr error;
+  };
   SublayerResult run_sublayer(const SublayerSpec& s, Picoseconds start);
+  // `sampled` with threads > 1: simulates, `threads` at a time, every kernel of the program that
+  // run_sublayer would simulate (one per signature not memoised, every unsigned kernel) into
+  // presimulated_, keyed by signature or, unsigned, by the KernelSpec's address.
+  void presimulate(const std::vector<SublayerSpec>& program);
+  // Simulates kernels on fresh devices; spans (if recorded) go to `spans`, shifted by `offset`.
   std::vector<KernelResult> simulate(const std::vector<KernelSpec>& kernels,
                                      const std::vector<npu::TilePlan>& plans, bool sample,
                                      Picoseconds offset,
-                                     const std::vector<npu::PageTableView>& tables);
+                                     const std::vector<npu::PageTableView>& tables,
+                                     std::vector<Span>& spans) const;
+  static std::string presimulated_key(const KernelSpec& k);
   KernelResult analytic(const KernelSpec& k, const npu::TilePlan& plan);
 
   EngineConfig cfg_;
@@ -132,6 +149,7 @@ class Engine {
   std::vector<double> efficiency_;  // per device, < 0 until measured
   std::vector<Span> spans_;
   std::function<bool()> interrupted_;
+  std::unordered_map<std::string, Presimulated> presimulated_;  // only during run_program
 };
 
 }  // namespace h2m2::engine

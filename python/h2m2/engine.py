@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,12 +41,47 @@ __all__ = [
     "KernelResult",
     "Sublayer",
     "SublayerResult",
+    "default_threads",
+    "set_default_threads",
     "write_timeline",
 ]
 
 Fidelity = Literal["cycle", "sampled", "analytic"]
 FIDELITIES: tuple[str, ...] = ("cycle", "sampled", "analytic")
 _OPS = ("linear", "attention", "vector", "copy")
+_MAX_DEFAULT_THREADS = 8
+_default_threads: int | None = None
+
+
+def default_threads() -> int:
+    """Threads an :class:`Engine` uses when ``threads`` is not given: the value of
+    :func:`set_default_threads` if called in this process, else the environment variable
+    ``H2M2_ENGINE_THREADS``, else the CPUs this process may run on (at most 8)."""
+    if _default_threads is not None:
+        return _default_threads
+    env = os.environ.get("H2M2_ENGINE_THREADS")
+    if env is not None:
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"H2M2_ENGINE_THREADS={env!r} must be a positive integer")
+        return n
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, _MAX_DEFAULT_THREADS))
+
+
+def set_default_threads(n: int | None) -> None:
+    """Set the process-wide default of ``Engine.threads`` (None: back to automatic). Parallel
+    sweeps set 1 in their workers, which already use every core."""
+    global _default_threads
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"set_default_threads: n={n!r} must be a positive integer or None")
+    _default_threads = n
 
 
 @dataclass(frozen=True)
@@ -318,6 +354,10 @@ class Engine:
     sample_slack_tiles
         ``sampled``: consecutive tiles per core started with that slack that prove a kernel
         compute-bound when the first-tile prediction did not (default 2, at least 1).
+    threads
+        ``sampled``: threads that simulate a program's kernels (default None:
+        :func:`default_threads`). Each kernel runs alone on fresh devices, so results are
+        bit-identical for any value; only the wall time changes.
 
     Example
     -------
@@ -335,6 +375,7 @@ class Engine:
     sample_tail_tiles: int = 3
     sample_compute_slack: float = 0.25
     sample_slack_tiles: int = 2
+    threads: int | None = None
     _core: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -342,6 +383,10 @@ class Engine:
 
         if self.fidelity not in FIDELITIES:
             raise ValueError(f"Engine: fidelity={self.fidelity!r} must be one of {FIDELITIES}")
+        if self.threads is None:
+            self.threads = default_threads()
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise ValueError(f"Engine: threads={self.threads!r} must be a positive integer")
         cfg = {
             "devices": [d.to_config() for d in self.system.devices],
             "link": self.system.link.to_config() if self.system.link else None,
@@ -352,6 +397,7 @@ class Engine:
             "sample_compute_slack": self.sample_compute_slack,
             "sample_slack_tiles": self.sample_slack_tiles,
             "record_spans": self.record_timeline,
+            "threads": self.threads,
         }
         self._core = _core.engine.Engine(cfg, self._tables(self.page_tables))
 

@@ -110,7 +110,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from h2m2.dram.standard import COMMAND_NAMES
-from h2m2.engine import FIDELITIES, Engine, Kernel, KernelResult, Sublayer, SublayerResult
+from h2m2.engine import (
+    FIDELITIES,
+    Engine,
+    Kernel,
+    KernelResult,
+    Sublayer,
+    SublayerResult,
+    default_threads,
+)
 from h2m2.hardware import SystemSpec
 from h2m2.memo_store import KernelMemoStore
 from h2m2.memory import AddressSpace, CapacityError, DeviceMemory, MigrationPlan
@@ -516,9 +524,9 @@ def _engine(
     results and its bandwidth calibration carry over to later runs; a fresh one for timelines."""
     if spans:
         return Engine(system, tables, fidelity=fidelity, record_timeline=True)
-    cache: dict[tuple[str, str], Engine] = getattr(_CACHE, "engines", None) or {}
+    cache: dict[tuple[str, str, int], Engine] = getattr(_CACHE, "engines", None) or {}
     _CACHE.engines = cache
-    key = (repr(system), fidelity)
+    key = (repr(system), fidelity, default_threads())
     eng = cache.pop(key, None)
     if eng is None:
         eng = Engine(system, tables, fidelity=fidelity)

@@ -151,7 +151,7 @@ from h2m2 import models, presets
 from h2m2.dram import standards
 from h2m2.dram.address_mapping import AddressMapping
 from h2m2.dram.memory_system import ControllerSpec, MemorySpec
-from h2m2.engine import FIDELITIES
+from h2m2.engine import FIDELITIES, set_default_threads
 from h2m2.hardware import AcceleratorSpec, LinkSpec, MmuSpec, NpuSpec, SystemSpec
 from h2m2.memo_store import KernelMemoStore, engine_version
 from h2m2.models import ModelSpec
@@ -1466,6 +1466,13 @@ def _call(fn: PointFunction, point: Point) -> _Outcome:
     return _Outcome(metrics, None, None, time.perf_counter() - start)
 
 
+def _call_pooled(fn: PointFunction, point: Point) -> _Outcome:
+    """:func:`_call` in a pool worker (a process or a Dask worker): the pool already runs one
+    point per core, so the worker's engines simulate their kernels in one thread."""
+    set_default_threads(1)
+    return _call(fn, point)
+
+
 def _worker_init() -> None:
     # Ctrl-C goes to the whole process group; the parent alone decides what to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -1690,7 +1697,8 @@ class _Runner:
                     else:
                         break
                     try:
-                        in_flight[executor.submit(_call, self.fn, p)] = (p, generation, alone)
+                        future = executor.submit(_call_pooled, self.fn, p)
+                        in_flight[future] = (p, generation, alone)
                     except cf.BrokenExecutor:
                         if rebuild is None:
                             raise

@@ -895,6 +895,64 @@ def test_same_program_gives_identical_results(fidelity: str) -> None:
         assert plain(again) == plain(runs[0])
 
 
+def test_sampled_threads_change_nothing_but_the_wall_time(tmp_path: Path) -> None:
+    """`sampled` simulates each kernel alone on fresh devices, so ``threads=2`` (kernels of the
+    whole program simulated two at a time, ahead of their sublayers) must give what ``threads=1``
+    gives, field for field: memo hits for a repeated signature, unsigned kernels, the timeline
+    spans (shifted to their sublayer's start), and an error raised at the same kernel."""
+    system = presets.h2m2()
+    fc_h = Kernel("fc_h", 0, "linear", m=1, k=2048, n=8192)
+    program = [
+        Sublayer("fc", (fc_h, Kernel("fc_l", 1, "linear", m=1, k=4096, n=16384)),
+                 exchange_bytes=(8192, 16384)),
+        Sublayer("attn", (Kernel("a_h", 0, "attention", batch=8, kv_heads=4, group=2,
+                                 head_dim=128, kv_len=1024),
+                          Kernel("a_l", 1, "vector", vop="gelu", elements=1 << 20,
+                                 signature="")),  # unsigned: never memoised
+                 exchange_bytes=(1024, 0)),
+        Sublayer("fc again", (dataclasses.replace(fc_h, name="fc_h2"),)),  # a memo hit
+    ]
+    runs, spans = [], []
+    for threads in (1, 2):
+        eng = Engine(system, identity_tables(system), fidelity="sampled", threads=threads,
+                     record_timeline=True)
+        runs.append(eng.run(program))
+        eng.write_timeline(tmp_path / f"t{threads}.json")
+        spans.append(json.loads((tmp_path / f"t{threads}.json").read_text()))
+    assert plain(runs[0]) == plain(runs[1])
+    assert spans[0] == spans[1]
+    assert runs[1][0].kernels[1].extrapolated and runs[1][2].kernels[0].memo_hit
+    # an unmapped page in the second sublayer: the same error, after the same first sublayer
+    tables = identity_tables(system)
+    tables[1][0][:] = -1
+    for threads in (1, 2):
+        with pytest.raises((ValueError, IndexError), match="is not mapped"):
+            Engine(system, tables, fidelity="sampled", threads=threads).run(
+                [Sublayer("ok", (fc_h,)), program[1]])
+    with pytest.raises(ValueError, match="threads=0 must be a positive integer"):
+        Engine(system, identity_tables(system), threads=0)
+
+
+def test_default_threads_follow_the_setting_then_the_environment(monkeypatch: Any) -> None:
+    import h2m2.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "_default_threads", None)
+    monkeypatch.delenv("H2M2_ENGINE_THREADS", raising=False)
+    assert 1 <= engine_module.default_threads() <= 8
+    monkeypatch.setenv("H2M2_ENGINE_THREADS", "3")
+    assert engine_module.default_threads() == 3
+    engine_module.set_default_threads(1)  # what parallel sweeps do in their workers
+    assert engine_module.default_threads() == 1
+    system = single(presets.hbm_device(16))
+    assert Engine(system, identity_tables(system, 16)).threads == 1
+    engine_module.set_default_threads(None)
+    monkeypatch.setenv("H2M2_ENGINE_THREADS", "many")
+    with pytest.raises(ValueError, match="H2M2_ENGINE_THREADS='many'"):
+        engine_module.default_threads()
+    with pytest.raises(ValueError, match="must be a positive integer or None"):
+        engine_module.set_default_threads(0)
+
+
 def test_cycle_cosimulation_equals_each_kernel_alone() -> None:
     """In `cycle` mode the two devices of a sublayer run in one loop; they share only the link,
     so with local pages each kernel takes exactly what it takes alone."""

@@ -271,7 +271,12 @@ def run_points(
                 finish(key, s, run_point(s))
                 bar.update(task, advance=1, description=f"{s['model']} {s['policy']}")
         else:
-            with cf.ProcessPoolExecutor(max_workers=n_workers) as pool:
+            from h2m2.engine import set_default_threads
+
+            # one point per core: each worker's engines simulate their kernels in one thread
+            with cf.ProcessPoolExecutor(
+                max_workers=n_workers, initializer=set_default_threads, initargs=(1,)
+            ) as pool:
                 futures = {pool.submit(run_point, s): (key, s) for key, s in todo}
                 for fut in cf.as_completed(futures):
                     key, s = futures[fut]
