@@ -281,6 +281,7 @@ void KernelExecutor::issue(Core& c, Picoseconds t) {
     const std::uint64_t physical = c.cached_frame_base + (addr % static_cast<std::uint64_t>(page_bytes));
     const std::uint64_t req_id = (core_index << kJobBits) | static_cast<std::uint64_t>(id);
     if (c.cached_device == c.device) {
+      sync_memory(dev, t);
       if (!dev.memory.try_enqueue(physical, j.store, req_id)) {
         c.dma_wake = t + dev.mem_clock.period_ps();  // queue full: retry next memory cycle
         return;
@@ -389,7 +390,7 @@ void KernelExecutor::on_delivered(std::uint64_t transfer, Picoseconds t) {
   if (rm.stage == 0) {
     // arrived at the remote device: access its memory (ids with the remote bit point here)
     Device& dev = *devices_[static_cast<std::size_t>(rm.target)];
-    dev.memory.advance_to(dev.mem_clock.cycle_at(t));
+    sync_memory(dev, t);
     if (!dev.memory.try_enqueue(rm.physical, rm.is_write, kRemoteBit | static_cast<std::uint64_t>(r))) {
       // remote queue full: hold the request on the link side and retry a memory cycle later
       retry_remote_.push_back({t + dev.mem_clock.period_ps(), r});
@@ -688,11 +689,13 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
     now = std::max(now, next);
     // sampling windows that ended before `now` see the progress before this instant's events
     if (sampling_) log_progress(now);
-    // memories up to now; their completions become events
-    // Every memory is brought up to now, busy or not, so a request enqueued at `now` arrives at
-    // its next clock edge rather than at a stale one.
+    // Busy memories up to now; their completions become events. An idle memory (nothing queued)
+    // only refreshes: it is brought up to date when a request is about to enter it
+    // (sync_memory), so the request still arrives at its next clock edge, and at the end.
+    // Advancing it in one step or in many issues the same commands.
     for (std::size_t di = 0; di < devices_.size(); ++di) {
       Device* d = devices_[di];
+      if (d->memory.pending() == 0) continue;
       Calendar& cal = calendars_[di];
       d->memory.advance_to(d->mem_clock.cycle_at(now));
       auto& done = d->memory.completions();
@@ -725,6 +728,7 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
         }
         Remote& rm = remotes_[static_cast<std::size_t>(rr.second)];
         Device& dev = *devices_[static_cast<std::size_t>(rm.target)];
+        sync_memory(dev, now);
         if (dev.memory.try_enqueue(rm.physical, rm.is_write, kRemoteBit | static_cast<std::uint64_t>(rr.second))) {
           rm.stage = 1;
         } else {
@@ -788,6 +792,9 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
     }
   }
 
+  // the memories of the kernels' devices end where they would have (their statistics are
+  // reported); another device's idle memory is left where it was last needed
+  for (const KernelTask& task : tasks) sync_memory(*devices_[static_cast<std::size_t>(task.device)], now);
   std::vector<KernelTiming> out(tasks.size());
   for (std::size_t ti = 0; ti < tasks.size(); ++ti) out[ti].device = tasks[ti].device;
   for (const Core& c : cores_) {

@@ -136,6 +136,11 @@ class KernelExecutor {
   void elide_loads(Core& c, Picoseconds t);
   void start_compute(Core& c, Picoseconds t);
   void issue(Core& c, Picoseconds t);
+  // Brings a device's memory up to time t (an idle memory is left behind until it is needed).
+  static void sync_memory(Device& dev, Picoseconds t) {
+    const Cycle c = dev.mem_clock.cycle_at(t);
+    if (dev.memory.now() < c) dev.memory.advance_to(c);
+  }
   void complete(Core& c, int job, Picoseconds t);
   void request_done(std::uint64_t id, Picoseconds t);
   bool steady(std::size_t task) const;
