@@ -69,22 +69,30 @@ def test_ctrl_c_stops_a_long_dram_run_cleanly() -> None:
     assert proc.returncode == 0
 
 
-def test_ctrl_c_stops_a_long_engine_run_cleanly() -> None:
+# `sampled` with a tolerance no kernel meets never skips; two threads simulate the two kernels
+_LONG_ENGINE_RUNS = {
+    "cycle": 'Engine(system, tables, fidelity="cycle")',
+    "sampled-2-threads": 'Engine(system, tables, sample_tolerance=1e-12, threads=2)',
+}
+
+
+@pytest.mark.parametrize("engine", list(_LONG_ENGINE_RUNS), ids=list(_LONG_ENGINE_RUNS))
+def test_ctrl_c_stops_a_long_engine_run_cleanly(engine: str) -> None:
     proc = interrupt_child("""
         import numpy as np
         from h2m2 import presets
         from h2m2.engine import Engine, Kernel, Sublayer
         system = presets.h2m2()
         pages = 1 << 14
-        table = (np.zeros(pages, np.int32), np.arange(pages, dtype=np.int64))
-        eng = Engine(system, [table, table], fidelity="cycle")
-        big = Kernel("w", 0, "linear", m=1, k=65536, n=65536)
+        tables = [(np.full(pages, d, np.int32), np.arange(pages, dtype=np.int64)) for d in (0, 1)]
+        eng = ENGINE
+        big = [Kernel(f"w{d}", d, "linear", m=1, k=65536, n=65536) for d in (0, 1)]
         print("READY", flush=True)
         try:
-            eng.run([Sublayer("s", (big,))])
+            eng.run([Sublayer("s", tuple(big))])
         except KeyboardInterrupt:
             print("INTERRUPTED", flush=True)
-    """)
+    """.replace("ENGINE", _LONG_ENGINE_RUNS[engine]))
     assert "INTERRUPTED" in proc.stdout, proc.stderr
     assert proc.returncode == 0
 
