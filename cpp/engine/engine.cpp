@@ -266,28 +266,49 @@ void Engine::presimulate(const std::vector<SublayerSpec>& program) {
   struct Job {
     const KernelSpec* kernel;
     Presimulated* out;
+    npu::TilePlan plan;
+    double cost;  // a guess of the bytes `sampled` will simulate
   };
+  // A memory-bound kernel simulates about this many tiles per core (ramp, steady window, tail).
+  constexpr double kSimulatedTilesPerCore = 10.0;
   std::vector<Job> jobs;
   for (const SublayerSpec& s : program) {
     for (const KernelSpec& k : s.kernels) {
       if (!k.signature.empty() && memo_.count(k.signature)) continue;
       if (k.device < 0 || k.device >= static_cast<int>(cfg_.devices.size())) continue;  // run_sublayer says why
       auto [it, fresh] = presimulated_.try_emplace(presimulated_key(k));
-      if (fresh) jobs.push_back(Job{&k, &it->second});
+      if (!fresh) continue;
+      Job job{&k, &it->second, {}, 0.0};
+      try {
+        job.plan = npu::plan(k.desc, cfg_.devices[static_cast<std::size_t>(k.device)].npu);
+      } catch (...) {  // run_sublayer raises it in its place
+        presimulated_.erase(it);
+        continue;
+      }
+      std::int64_t tiles = 0;
+      for (const npu::CoreProgram& cp : job.plan.cores) {
+        for (const npu::TileGroup& g : cp.groups) tiles += g.count;
+      }
+      const double bytes = static_cast<double>(job.plan.load_bytes + job.plan.store_bytes);
+      const double share = kSimulatedTilesPerCore * static_cast<double>(job.plan.cores.size()) /
+                           static_cast<double>(std::max<std::int64_t>(tiles, 1));
+      job.cost = bytes * std::min(1.0, share);
+      jobs.push_back(std::move(job));
     }
   }
   if (jobs.size() < 2) {  // nothing to overlap: run_sublayer simulates it in place
     presimulated_.clear();
     return;
   }
+  // Longest first, so that the kernels started last are short (the order changes no result).
+  std::stable_sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) { return a.cost > b.cost; });
   std::atomic<std::size_t> next{0};
   auto work = [&] {
     for (std::size_t j; (j = next.fetch_add(1)) < jobs.size();) {
       const KernelSpec& k = *jobs[j].kernel;
       Presimulated& out = *jobs[j].out;
       try {
-        const npu::TilePlan plan = npu::plan(k.desc, cfg_.devices[static_cast<std::size_t>(k.device)].npu);
-        out.result = std::move(simulate({k}, {plan}, true, 0, tables_, out.spans)[0]);
+        out.result = std::move(simulate({k}, {jobs[j].plan}, true, 0, tables_, out.spans)[0]);
       } catch (...) {
         out.error = std::current_exception();
       }
