@@ -505,7 +505,37 @@ inline Cycle Controller::candidates_next(int q, Cycle t) const {
   return best;
 }
 
-int Controller::tick(Cycle t) {
+int Controller::tick(Cycle t) { return step(t); }
+
+void Controller::run(const Arrival* fifo, std::size_t& i, std::size_t end, std::uint64_t first_id,
+                     bool drain, Cycle& t, int& served) {
+  while (true) {
+    while (i < end && fifo[i].arrival <= t && can_accept(fifo[i].is_write)) {
+      const Arrival& a = fifo[i++];
+      enqueue(a.where, a.is_write, first_id + a.index, t);
+    }
+    if (i == end && !drain) return;  // pause: the next chunk continues at this cycle
+    if (i == end && pending() == 0) return;
+    if (next_event_ <= t) {
+      served += step(t);
+      // The channel's last request was served: stop at the next cycle. The stop cycle becomes
+      // now(), where the next run starts, so it must not depend on the channel's next event.
+      if (i == end && pending() == 0 && drain) {
+        ++t;
+        return;
+      }
+    }
+    Cycle next = next_event_;
+    if (i < end) next = std::min(next, std::max(fifo[i].arrival, t + 1));
+    if (next >= kNever) {
+      throw std::logic_error("h2m2 internal error: DRAM channel " + std::to_string(channel_) +
+                             " stalled with requests pending; please report");
+    }
+    t = std::max(next, t + 1);
+  }
+}
+
+[[gnu::always_inline]] inline int Controller::step(Cycle t) {
   ++stats_.ticks;
   Cycle next = refresh_next_;
   bool row_bus_used = false;

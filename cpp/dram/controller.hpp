@@ -45,6 +45,16 @@ struct Completion {
   Cycle done;  // cycle of the last data beat
 };
 
+// A request of a trace waiting in front of one controller (the front end's per-channel FIFO).
+// 32 bytes and no initialisers: the front end keeps large uninitialised buffers of these.
+struct Arrival {
+  Cycle arrival;
+  std::uint32_t index;  // position in the trace chunk: id = the chunk's first id + index
+  std::uint32_t channel;
+  BankAddress where;
+  bool is_write;
+};
+
 class Controller {
  public:
   void init(const DramConfig& cfg, int channel, CommandLog* log, std::vector<Completion>* sink);
@@ -56,6 +66,15 @@ class Controller {
 
   // Issue whatever is legal at cycle t; returns how many requests completed their column command.
   int tick(Cycle t);
+
+  // Trace front end: starting at cycle t, enqueue fifo[i, end) in order (ids first_id + index),
+  // each no earlier than its arrival cycle and while the queue has room, and tick at every next
+  // event. Returns when the FIFO runs dry, or with `drain` when the last request has been served
+  // (then at the cycle after its tick). Updates i, t and `served` (requests completed).
+  // One loop with tick() inlined: per event, the call and the loop of a caller cost about as much
+  // as deciding an idle event.
+  void run(const Arrival* fifo, std::size_t& i, std::size_t end, std::uint64_t first_id, bool drain,
+           Cycle& t, int& served);
   Cycle next_event() const { return next_event_; }
   void set_completion_sink(std::vector<Completion>* sink) { sink_ = sink; }
   int pending() const { return count_total_[0] + count_total_[1]; }
@@ -140,6 +159,7 @@ class Controller {
   }
   void refile_far(int q);  // file the far banks again relative to the wheel's time
 
+  int step(Cycle t);  // tick(), inlined into run()
   void update_candidates(int bank, int q = -1);  // q = -1: both queues
   void update_candidate(int q, int bank);
   void set_candidate(int q, int bank, int slot, int prev, Command cmd);

@@ -29,30 +29,9 @@ void MemorySystem::run_channel(int c, std::size_t begin, std::size_t end, std::u
   Controller& ch = channels_[static_cast<std::size_t>(c)];
   Cycle t = clock_[static_cast<std::size_t>(c)];
   std::size_t i = begin;
-  while (true) {
-    while (i < end && fifo_[i].arrival <= t && ch.can_accept(fifo_[i].is_write)) {
-      const Queued& q = fifo_[i++];
-      ch.enqueue(q.where, q.is_write, first_id + q.index, t);
-    }
-    if (i == end && !drain) break;  // pause: the next chunk continues at this cycle
-    if (i == end && ch.pending() == 0) break;
-    if (ch.next_event() <= t) {
-      pending_ -= ch.tick(t);
-      // The channel's last request was served: stop at the next cycle. The stop cycle becomes
-      // now(), where the next run starts, so it must not depend on the channel's next event.
-      if (i == end && ch.pending() == 0 && drain) {
-        ++t;
-        break;
-      }
-    }
-    Cycle next = ch.next_event();
-    if (i < end) next = std::min(next, std::max(fifo_[i].arrival, t + 1));
-    if (next >= kNever) {
-      throw std::logic_error("h2m2 internal error: DRAM channel " + std::to_string(c) +
-                             " stalled with requests pending; please report");
-    }
-    t = std::max(next, t + 1);
-  }
+  int served = 0;
+  ch.run(fifo_.get(), i, end, first_id, drain, t, served);
+  pending_ -= served;
   clock_[static_cast<std::size_t>(c)] = t;
   if (t > now_) now_ = t;
 }

@@ -64,15 +64,7 @@ class MemorySystem {
   void clear_command_log() { log_.clear(); }
 
  private:
-  // A decoded request waiting in a channel's front-end FIFO. 32 bytes and no initialisers: the
-  // chunk buffers are written before they are read, so they are never zero-filled.
-  struct Queued {
-    Cycle arrival;
-    std::uint32_t index;    // position in the chunk: id = the chunk's first id + index
-    std::uint32_t channel;
-    BankAddress where;
-    bool is_write;
-  };
+  using Queued = Arrival;  // a decoded request waiting in a channel's front-end FIFO
   // The controller's flat indices of a decoded address (fits: Controller::init rejects > 64 banks).
   BankAddress locate(const DecodedAddress& d) const {
     const int bg = d.rank * cfg_.bank_groups + d.bankgroup;
