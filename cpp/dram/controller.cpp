@@ -472,19 +472,24 @@ inline int Controller::pick(int q, std::uint64_t eligible, Cycle t) {
 
 inline Cycle Controller::candidates_next(int q, Cycle t) const {
   const Wheel& w = wheel_[q];
-  const Cycle col_gate = timing_.channel_gate(q ? Command::WR : Command::RD);
+  const Command col_cmd = q ? Command::WR : Command::RD;
   const Cycle pre_gate = timing_.channel_gate(Command::PRE);
   Cycle best = kNever;
   // Banks of `m` may issue at T, and not before their class gate. Nothing in m can bring best
   // below T, so the classes left are skipped once it is T.
   auto consider = [&](std::uint64_t m, Cycle T) {
-    if (m & class_mask_[q][kColumn]) best = std::min(best, std::max(col_gate, T));
-    if (best > T && (m & class_mask_[q][kPrecharge])) best = std::min(best, std::max(pre_gate, T));
+    if (m & class_mask_[q][kPrecharge]) best = std::min(best, std::max(pre_gate, T));
     if (best == T) return;
     for (std::uint64_t acts = m & class_mask_[q][kActivate]; acts && best > T;) {  // ranks with an ACT in m
       const int r = __builtin_ctzll(acts) >> rank_shift_;
       best = std::min(best, std::max(timing_.rank_gate(Command::ACT, r), T));
       acts &= ~rank_bits_[static_cast<std::size_t>(r)];
+    }
+    // ranks with a column command in m (tick() gates those per rank too)
+    for (std::uint64_t cols = m & class_mask_[q][kColumn]; cols && best > T;) {
+      const int r = __builtin_ctzll(cols) >> rank_shift_;
+      best = std::min(best, std::max(timing_.rank_gate(col_cmd, r), T));
+      cols &= ~rank_bits_[static_cast<std::size_t>(r)];
     }
   };
   if (w.ready) {
@@ -555,12 +560,16 @@ void Controller::run(const Arrival* fifo, std::size_t& i, std::size_t end, std::
   int col = -1, row = -1;
   const std::uint64_t ready = wheel_[q].ready;
   const std::uint64_t col_ready = class_mask_[q][kColumn] & ready;
-  if (col_ready && (dual_bus_ || !row_bus_used) &&
-      timing_.channel_gate(q ? Command::WR : Command::RD) <= t) {
-    col = pick(q, col_ready, t);
+  // Column commands, like ACTs, are gated per rank first: most column candidates that are
+  // ready by their bound but not legal wait for a rank-level rule (tCCD_S, or tCCD_R after the
+  // other stack ID's column command), and a failed pick costs more than the rank test.
+  const Command col_cmd = q ? Command::WR : Command::RD;
+  if (col_ready && (dual_bus_ || !row_bus_used) && timing_.channel_gate(col_cmd) <= t) {
+    const std::uint64_t eligible = open_ranks(col_cmd, col_ready, t);
+    if (eligible) col = pick(q, eligible, t);
   }
   if (!row_bus_used) {
-    std::uint64_t eligible = open_acts(class_mask_[q][kActivate] & ready, t);
+    std::uint64_t eligible = open_ranks(Command::ACT, class_mask_[q][kActivate] & ready, t);
     const std::uint64_t pre_ready = class_mask_[q][kPrecharge] & ready;
     if (pre_ready && timing_.channel_gate(Command::PRE) <= t) eligible |= pre_ready;
     if (eligible) row = pick(q, eligible, t);

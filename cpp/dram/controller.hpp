@@ -167,14 +167,14 @@ class Controller {
   // of classes whose gate is open at t), or -1. Oldest first, so only the winner and the older
   // illegal ones are checked; those move back to the wheel with their true earliest time.
   int pick(int q, std::uint64_t eligible, Cycle t);
-  // The banks of `acts` (ACT candidates) whose rank's ACT gate is open at t.
-  std::uint64_t open_acts(std::uint64_t acts, Cycle t) const {
+  // The banks of `banks` (candidates for command c) whose rank's gate for c is open at t.
+  std::uint64_t open_ranks(Command c, std::uint64_t banks, Cycle t) const {
     std::uint64_t open = 0;
-    while (acts) {
-      const int r = __builtin_ctzll(acts) >> rank_shift_;
+    while (banks) {
+      const int r = __builtin_ctzll(banks) >> rank_shift_;
       const std::uint64_t rank = rank_bits_[static_cast<std::size_t>(r)];
-      if (timing_.rank_gate(Command::ACT, r) <= t) open |= acts & rank;
-      acts &= ~rank;
+      if (timing_.rank_gate(c, r) <= t) open |= banks & rank;
+      banks &= ~rank;
     }
     return open;
   }
