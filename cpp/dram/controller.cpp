@@ -475,21 +475,21 @@ inline Cycle Controller::candidates_next(int q, Cycle t) const {
   const Command col_cmd = q ? Command::WR : Command::RD;
   const Cycle pre_gate = timing_.channel_gate(Command::PRE);
   Cycle best = kNever;
-  // Banks of `m` may issue at T, and not before their class gate. Nothing in m can bring best
-  // below T, so the classes left are skipped once it is T.
+  // v if the set m is not empty, else kNever (v <= kNever), without a branch: which classes and
+  // ranks a set holds is data, and the tests mispredict.
+  auto when = [](std::uint64_t m, Cycle v) {
+    return std::max(v, kNever & (Cycle{0} - static_cast<Cycle>(m == 0)));
+  };
+  // Banks of `m` may issue at T, and not before their class gate (per rank for ACTs and
+  // column commands, as tick() gates them).
   auto consider = [&](std::uint64_t m, Cycle T) {
-    if (m & class_mask_[q][kPrecharge]) best = std::min(best, std::max(pre_gate, T));
-    if (best == T) return;
-    for (std::uint64_t acts = m & class_mask_[q][kActivate]; acts && best > T;) {  // ranks with an ACT in m
-      const int r = __builtin_ctzll(acts) >> rank_shift_;
-      best = std::min(best, std::max(timing_.rank_gate(Command::ACT, r), T));
-      acts &= ~rank_bits_[static_cast<std::size_t>(r)];
-    }
-    // ranks with a column command in m (tick() gates those per rank too)
-    for (std::uint64_t cols = m & class_mask_[q][kColumn]; cols && best > T;) {
-      const int r = __builtin_ctzll(cols) >> rank_shift_;
-      best = std::min(best, std::max(timing_.rank_gate(col_cmd, r), T));
-      cols &= ~rank_bits_[static_cast<std::size_t>(r)];
+    best = std::min(best, when(m & class_mask_[q][kPrecharge], std::max(pre_gate, T)));
+    const std::uint64_t acts = m & class_mask_[q][kActivate];
+    const std::uint64_t cols = m & class_mask_[q][kColumn];
+    for (int r = 0; r < ranks_; ++r) {
+      const std::uint64_t rank = rank_bits_[static_cast<std::size_t>(r)];
+      best = std::min(best, when(acts & rank, std::max(timing_.rank_gate(Command::ACT, r), T)));
+      best = std::min(best, when(cols & rank, std::max(timing_.rank_gate(col_cmd, r), T)));
     }
   };
   if (w.ready) {

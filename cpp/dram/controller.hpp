@@ -168,15 +168,14 @@ class Controller {
   // illegal ones are checked; those move back to the wheel with their true earliest time.
   int pick(int q, std::uint64_t eligible, Cycle t);
   // The banks of `banks` (candidates for command c) whose rank's gate for c is open at t.
+  // Every rank is tested, without a branch: the ranks a set touches vary, the rank count not.
   std::uint64_t open_ranks(Command c, std::uint64_t banks, Cycle t) const {
     std::uint64_t open = 0;
-    while (banks) {
-      const int r = __builtin_ctzll(banks) >> rank_shift_;
-      const std::uint64_t rank = rank_bits_[static_cast<std::size_t>(r)];
-      if (timing_.rank_gate(c, r) <= t) open |= banks & rank;
-      banks &= ~rank;
+    for (int r = 0; r < ranks_; ++r) {
+      const std::uint64_t is_open = std::uint64_t{0} - (timing_.rank_gate(c, r) <= t);
+      open |= rank_bits_[static_cast<std::size_t>(r)] & is_open;
     }
-    return open;
+    return banks & open;
   }
   // Write-drain mode for the given queue occupancy, starting from the current mode.
   bool next_writing(int nr, int nw) const {
