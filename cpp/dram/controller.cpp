@@ -49,6 +49,7 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
     slots_[q].assign(static_cast<std::size_t>(sizes[q]), Request{});
     free_[q].clear();
     for (int s = sizes[q] - 1; s >= 0; --s) free_[q].push_back(s);
+    free_count_[q] = sizes[q];
     queue_[q].assign(nb, BankQueue{});
     for (int b = 0; b < banks_; ++b) {
       Candidate& c = queue_[q][static_cast<std::size_t>(b)].cand;
@@ -98,8 +99,7 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
 
 void Controller::enqueue(const BankAddress& a, bool is_write, std::uint64_t id, Cycle now) {
   const int q = is_write ? 1 : 0;
-  const int slot = free_[q].back();
-  free_[q].pop_back();
+  const int slot = free_[q][static_cast<std::size_t>(--free_count_[q])];
   Request& r = slots_[q][static_cast<std::size_t>(slot)];
   r.id = id;
   r.seq = next_seq_++;
@@ -150,7 +150,7 @@ inline void Controller::unlink(int q, int bank, int slot, int prev) {
   if (bq.tail == slot) bq.tail = prev;
   --bq.count;
   --count_total_[q];
-  free_[q].push_back(slot);
+  free_[q][static_cast<std::size_t>(free_count_[q]++)] = slot;
 }
 
 void Controller::recount_hits(int bank) {

@@ -60,7 +60,7 @@ class Controller {
   void init(const DramConfig& cfg, int channel, CommandLog* log, std::vector<Completion>* sink);
 
   bool can_accept(bool is_write) const {
-    return free_[is_write ? 1 : 0].size() > 0;
+    return free_count_[is_write ? 1 : 0] > 0;
   }
   void enqueue(const BankAddress& a, bool is_write, std::uint64_t id, Cycle now);
 
@@ -217,7 +217,8 @@ class Controller {
 
   // request slots and per-bank FIFO lists, per queue (0 reads, 1 writes)
   std::vector<Request> slots_[2];
-  std::vector<int> free_[2];
+  std::vector<int> free_[2];     // a stack of free slots: free_[q][0, free_count_[q])
+  int free_count_[2] = {0, 0};
   // Per queue and bank, kept together since every event of the bank touches them: its FIFO list
   // of requests, how many of them hit the open row, and its candidate with the cached bound.
   struct BankQueue {
