@@ -104,6 +104,7 @@ class TimingState {
   int ranks_ = 1, bank_groups_ = 1, banks_per_group_ = 1;
   Times channel_{};
   std::vector<Times> rank_, bg_, bank_;
+  Times scratch_{};  // written by issue() in place of the issuing node's sibling rules, never read
   std::array<Effects, kCommands> effects_{};  // per (preceding) command
   std::vector<Window> windows_;
   // Column of the times tables that holds each command. A command whose column would always equal
@@ -123,8 +124,12 @@ inline void TimingState::issue(Command c, Cycle t, int rank, int bg, int bank) {
   if (fx.has_sibling) {
     const RuleList& sr = fx.sibling[1];
     if (sr.n) {
-      for (int r = 0; r < ranks_; ++r)
-        if (r != rank) apply(sr, t, rank_[static_cast<std::size_t>(r)]);
+      // Every rank but the issuing one, which gets the rules on a scratch row instead of a test
+      // (which rank issued is data: the test mispredicted on every other column command).
+      for (int r = 0; r < ranks_; ++r) {
+        Times& dst = r != rank ? rank_[static_cast<std::size_t>(r)] : scratch_;
+        apply(sr, t, dst);
+      }
     }
     if (bg >= 0) {
       const RuleList& sg = fx.sibling[2];
