@@ -29,6 +29,12 @@ class AddressMapping {
   void init(const DramConfig& cfg);
   std::uint64_t capacity_bytes() const { return capacity_bytes_; }
 
+  // The channel field of decode(addr) alone.
+  int channel_of(std::uint64_t addr) const {
+    const std::uint64_t y = (addr >> offset_bits_) >> channel_shift_;
+    return static_cast<int>(channel_bits_ >= 0 ? y & channel_mask_ : y % channels_);
+  }
+
   DecodedAddress decode(std::uint64_t addr) const {
     // Every field is a shift and a mask, of the bits below the channel field or of the number
     // above it (the quotient by the channel count: a shift too when that is a power of two).

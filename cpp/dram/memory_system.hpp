@@ -80,9 +80,9 @@ class MemorySystem {
   }
   [[noreturn]] void address_error(std::uint64_t addr) const;
 
-  std::unique_ptr<Queued[]> staged_;  // one chunk, in trace order
+  std::unique_ptr<std::uint32_t[]> channel_of_;  // one chunk, in trace order: each request's channel
   std::unique_ptr<Queued[]> fifo_;    // the same chunk, grouped by channel
-  std::size_t buffer_size_ = 0;       // entries allocated in staged_ and fifo_
+  std::size_t buffer_size_ = 0;       // entries allocated in channel_of_ and fifo_
   std::vector<std::size_t> fill_;
   std::vector<std::size_t> bucket_;  // per channel: start of its group in fifo_
   std::vector<Cycle> clock_;         // per channel: the cycle it has reached
