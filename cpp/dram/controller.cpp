@@ -251,7 +251,7 @@ inline void Controller::set_candidate(int q, int bank, int slot, int prev, Comma
   c.prev = prev;
   c.cmd = cmd;
   cand_key_[q][b] = slots_[q][static_cast<std::size_t>(slot)].seq << 6 | b;
-  set_bound(q, bank, timing_.earliest(cmd, c.rank, c.bg, c.bank));
+  set_bound(q, bank, timing_.earliest_own(cmd, c.rank, c.bg, c.bank));
 }
 
 inline void Controller::set_bound(int q, int b, Cycle e) {
@@ -462,7 +462,7 @@ inline int Controller::pick(int q, std::uint64_t eligible, Cycle t) {
     for (; r; r &= r - 1) oldest = std::min(oldest, key[__builtin_ctzll(r)]);
     const int m = static_cast<int>(oldest & 63);
     const Candidate& c = queue_[q][static_cast<std::size_t>(m)].cand;
-    const Cycle e = timing_.earliest(c.cmd, c.rank, c.bg, c.bank);
+    const Cycle e = timing_.earliest_own(c.cmd, c.rank, c.bg, c.bank);
     if (e <= t) return m;
     eligible &= ~(std::uint64_t{1} << m);
     set_bound(q, m, e);
@@ -512,32 +512,41 @@ inline Cycle Controller::candidates_next(int q, Cycle t) const {
 
 int Controller::tick(Cycle t) { return step(t); }
 
-void Controller::run(const Arrival* fifo, std::size_t& i, std::size_t end, std::uint64_t first_id,
-                     bool drain, Cycle& t, int& served) {
+void Controller::stalled() const {
+  throw std::logic_error("h2m2 internal error: DRAM channel " + std::to_string(channel_) +
+                         " stalled with requests pending; please report");
+}
+
+void Controller::run(const Arrival* fifo, std::size_t& i_io, std::size_t end,
+                     std::uint64_t first_id, bool drain, Cycle& t_io, int& served_io) {
+  // Locals, not the references: the loop's stores (the whole tick is inlined here) could alias
+  // the caller's variables and force a reload and store of each per event.
+  std::size_t i = i_io;
+  Cycle t = t_io;
+  int served = 0;
   while (true) {
     while (i < end && fifo[i].arrival <= t && can_accept(fifo[i].is_write)) {
       const Arrival& a = fifo[i++];
       enqueue(a.where, a.is_write, first_id + a.index, t);
     }
-    if (i == end && !drain) return;  // pause: the next chunk continues at this cycle
-    if (i == end && pending() == 0) return;
+    if (i == end && (!drain || pending() == 0)) break;  // !drain: the next chunk continues at t
     if (next_event_ <= t) {
       served += step(t);
       // The channel's last request was served: stop at the next cycle. The stop cycle becomes
       // now(), where the next run starts, so it must not depend on the channel's next event.
       if (i == end && pending() == 0 && drain) {
         ++t;
-        return;
+        break;
       }
     }
     Cycle next = next_event_;
     if (i < end) next = std::min(next, std::max(fifo[i].arrival, t + 1));
-    if (next >= kNever) {
-      throw std::logic_error("h2m2 internal error: DRAM channel " + std::to_string(channel_) +
-                             " stalled with requests pending; please report");
-    }
+    if (next >= kNever) stalled();
     t = std::max(next, t + 1);
   }
+  i_io = i;
+  t_io = t;
+  served_io += served;
 }
 
 [[gnu::always_inline]] inline int Controller::step(Cycle t) {

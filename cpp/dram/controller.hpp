@@ -160,6 +160,7 @@ class Controller {
   void refile_far(int q);  // file the far banks again relative to the wheel's time
 
   int step(Cycle t);  // tick(), inlined into run()
+  [[noreturn, gnu::cold]] void stalled() const;  // run(): a channel with requests but no event
   void update_candidates(int bank, int q = -1);  // q = -1: both queues
   void update_candidate(int q, int bank);
   void set_candidate(int q, int bank, int slot, int prev, Command cmd);
@@ -199,7 +200,7 @@ class Controller {
   void close_bank(int bank);
   void recount_hits(int bank);
   void unlink(int q, int bank, int slot, int prev);
-  Cycle earliest(Command c, const Request& r) const { return timing_.earliest(c, r.rank, r.bg, r.bank); }
+  Cycle earliest(Command c, const Request& r) const { return timing_.earliest_own(c, r.rank, r.bg, r.bank); }
 
   // configuration (resolved at init)
   int channel_ = 0;

@@ -39,6 +39,15 @@ class TimingState {
     return e;
   }
 
+  // earliest() for a command of one bank (bg, bank >= 0) that keeps its own column: every one
+  // but RDA and WRA (the controller's candidates: ACT, PRE, RD, WR). No column lookup, which
+  // is a load on the path from a picked bank to its legality.
+  Cycle earliest_own(Command c, int rank, int bg, int bank) const {
+    const auto ci = static_cast<std::size_t>(idx(c));
+    const Cycle e = std::max(channel_[ci], rank_[idx_rank(rank)][ci]);
+    return std::max(e, std::max(bg_[static_cast<std::size_t>(bg)][ci], bank_[static_cast<std::size_t>(bank)][ci]));
+  }
+
   // The channel- and rank-level part of earliest(): a gate shared by every bank of the rank.
   Cycle rank_gate(Command c, int rank) const {
     const auto ci = static_cast<std::size_t>(query_[static_cast<std::size_t>(idx(c))]);
