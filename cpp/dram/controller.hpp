@@ -10,9 +10,11 @@
 // TimingState of the channel, its statistics.
 // Clock: the memory's command clock; every time is a cycle count. Hot path: yes.
 // Event-driven contract: tick(t) must be called at next_event() (or later); it issues what is
-// legal at t and sets next_event() to the first cycle at which a command may be legal (a lower
-// bound; never t + 1 just because something issued). Between ticks nothing happens, so idle
-// cycles cost nothing. enqueue() moves next_event() earlier if the new request may issue sooner.
+// legal at t and sets next_event() to a lower bound of the first cycle at which a command may be
+// legal: t + 1 after a row command (row commands come in runs under load, where searching costs
+// more than an idle tick), else the result of a search over the waiting candidates. Between
+// ticks nothing happens, so idle cycles cost nothing. enqueue() moves next_event() earlier if
+// the new request may issue sooner.
 //
 // Bank state machine (per bank): Closed --ACT--> Open(row) --PRE/RDA/WRA/PREA--> Closed;
 // refresh requires Closed (REFab: every bank of the rank).
