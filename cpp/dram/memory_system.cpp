@@ -103,10 +103,10 @@ std::size_t MemorySystem::run_trace(const std::uint64_t* addr, const std::uint8_
 
 bool MemorySystem::try_enqueue(std::uint64_t addr, bool is_write, std::uint64_t id) {
   check_address(addr);
-  const DecodedAddress d = mapping_.decode(addr);
-  Controller& ch = channels_[static_cast<std::size_t>(d.channel)];
+  // a full queue is common under a streaming DMA: find it out before decoding the rest
+  Controller& ch = channels_[static_cast<std::size_t>(mapping_.channel_of(addr))];
   if (!ch.can_accept(is_write)) return false;
-  ch.enqueue(locate(d), is_write, id, now_ + 1);
+  ch.enqueue(locate(mapping_.decode(addr)), is_write, id, now_ + 1);
   ++pending_;
   return true;
 }
