@@ -48,14 +48,15 @@ struct Completion {
 };
 
 // A request of a trace waiting in front of one controller (the front end's per-channel FIFO).
-// 32 bytes and no initialisers: the front end keeps large uninitialised buffers of these.
+// 32 bytes (with padding) and no initialisers: the front end keeps large uninitialised buffers
+// of these.
 struct Arrival {
   Cycle arrival;
   std::uint32_t index;  // position in the trace chunk: id = the chunk's first id + index
-  std::uint32_t channel;
   BankAddress where;
   bool is_write;
 };
+static_assert(sizeof(Arrival) == 32, "the trace FIFO's entry size");
 
 class Controller {
  public:

@@ -62,7 +62,7 @@ std::size_t MemorySystem::run_trace(const std::uint64_t* addr, const std::uint8_
     if (buffer_size_ < hi - lo) {
       buffer_size_ = hi - lo;
       channel_of_.reset(new std::uint32_t[buffer_size_]);  // default-initialised: not zero-filled
-      fifo_.reset(new Queued[buffer_size_]);
+      fifo_.reset(new Arrival[buffer_size_]);
     }
     for (std::size_t i = lo; i < hi; ++i) {
       check_address(addr[i]);
@@ -78,10 +78,9 @@ std::size_t MemorySystem::run_trace(const std::uint64_t* addr, const std::uint8_
     fill_.assign(bucket_.begin(), bucket_.end() - 1);
     for (std::size_t i = lo; i < hi; ++i) {
       const DecodedAddress d = mapping_.decode(addr[i]);
-      Queued& q = fifo_[fill_[channel_of_[i - lo]]++];
+      Arrival& q = fifo_[fill_[channel_of_[i - lo]]++];
       q.arrival = base + (arrival ? arrival[i] : 0);
       q.index = static_cast<std::uint32_t>(i - lo);
-      q.channel = static_cast<std::uint32_t>(d.channel);
       q.where = locate(d);
       q.is_write = is_write && is_write[i];
     }

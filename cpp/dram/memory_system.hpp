@@ -64,7 +64,6 @@ class MemorySystem {
   void clear_command_log() { log_.clear(); }
 
  private:
-  using Queued = Arrival;  // a decoded request waiting in a channel's front-end FIFO
   // The controller's flat indices of a decoded address (fits: Controller::init rejects > 64 banks).
   BankAddress locate(const DecodedAddress& d) const {
     const int bg = d.rank * cfg_.bank_groups + d.bankgroup;
@@ -81,7 +80,7 @@ class MemorySystem {
   [[noreturn]] void address_error(std::uint64_t addr) const;
 
   std::unique_ptr<std::uint32_t[]> channel_of_;  // one chunk, in trace order: each request's channel
-  std::unique_ptr<Queued[]> fifo_;    // the same chunk, grouped by channel
+  std::unique_ptr<Arrival[]> fifo_;   // the same chunk, grouped by channel (decoded)
   std::size_t buffer_size_ = 0;       // entries allocated in channel_of_ and fifo_
   std::vector<std::size_t> fill_;
   std::vector<std::size_t> bucket_;  // per channel: start of its group in fifo_
