@@ -682,7 +682,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 
 
 #: Fidelity of ``h2m2 reproduce`` without ``--fidelity``: on the 2-core development machine a
-#: sampled quick run takes ~7 min and a sampled full run ~10 min, against issue 5's 2 and 10
+#: sampled quick run takes ~7 min and a sampled full run 10-20 min, against issue 5's 2 and 10
 #: minutes; analytic takes ~10 s / 40-100 s (docs/reproduction.md).
 _DEFAULT_FIDELITY = "analytic"
 
