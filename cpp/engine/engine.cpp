@@ -262,15 +262,38 @@ std::string Engine::presimulated_key(const KernelSpec& k) {
   return "a" + std::to_string(reinterpret_cast<std::uintptr_t>(&k));
 }
 
+double Engine::sampled_cost(const DeviceConfig& dc, const npu::TilePlan& plan) const {
+  // A memory-bound kernel simulates about 10 tiles per core (ramp, steady window, tail); a
+  // compute-bound one (a round of every core's tile loads at peak bandwidth fits in a tile's
+  // compute with the shortcut's slack to spare, as the executor predicts it) about 2. A request costs more on a memory with more
+  // channels, whose controllers' state outgrows the host core's caches (GPT3-175B's attention
+  // share: ~180 ns per request on 32 LPDDR channels, ~260 ns on 192 HBM pseudo-channels).
+  std::int64_t tiles = 0;
+  Cycle compute = 0;
+  for (const npu::CoreProgram& cp : plan.cores) {
+    for (const npu::TileGroup& g : cp.groups) {
+      tiles += g.count;
+      compute += g.count * g.compute_cycles;
+    }
+  }
+  if (tiles == 0) return 0.0;
+  const double cores = static_cast<double>(plan.cores.size());
+  const double tile_bytes = static_cast<double>(plan.load_bytes + plan.store_bytes) / static_cast<double>(tiles);
+  const double compute_ps = static_cast<double>(compute * dc.npu.clock_ps) / static_cast<double>(tiles);
+  const double round_ps = dc.dram_peak_GBps > 0 ? cores * tile_bytes / (dc.dram_peak_GBps * 1e-3) : 0.0;
+  const double slack = cfg_.sample_compute_slack;
+  const double per_core = slack > 0 && round_ps <= (1.0 - slack) * compute_ps ? 2.0 : 10.0;
+  const double simulated = std::min(static_cast<double>(tiles), per_core * cores) * tile_bytes;
+  return simulated / static_cast<double>(dc.dram.transaction_bytes) * (1.0 + dc.dram.channels / 256.0);
+}
+
 void Engine::presimulate(const std::vector<SublayerSpec>& program) {
   struct Job {
     const KernelSpec* kernel;
     Presimulated* out;
     npu::TilePlan plan;
-    double cost;  // a guess of the bytes `sampled` will simulate
+    double cost;  // a guess of the wall time `sampled` will take, relative to the others
   };
-  // A memory-bound kernel simulates about this many tiles per core (ramp, steady window, tail).
-  constexpr double kSimulatedTilesPerCore = 10.0;
   std::vector<Job> jobs;
   for (const SublayerSpec& s : program) {
     for (const KernelSpec& k : s.kernels) {
@@ -285,14 +308,7 @@ void Engine::presimulate(const std::vector<SublayerSpec>& program) {
         presimulated_.erase(it);
         continue;
       }
-      std::int64_t tiles = 0;
-      for (const npu::CoreProgram& cp : job.plan.cores) {
-        for (const npu::TileGroup& g : cp.groups) tiles += g.count;
-      }
-      const double bytes = static_cast<double>(job.plan.load_bytes + job.plan.store_bytes);
-      const double share = kSimulatedTilesPerCore * static_cast<double>(job.plan.cores.size()) /
-                           static_cast<double>(std::max<std::int64_t>(tiles, 1));
-      job.cost = bytes * std::min(1.0, share);
+      job.cost = sampled_cost(cfg_.devices[static_cast<std::size_t>(k.device)], job.plan);
       jobs.push_back(std::move(job));
     }
   }

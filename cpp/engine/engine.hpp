@@ -134,6 +134,8 @@ class Engine {
   // run_sublayer would simulate (one per signature not memoised, every unsigned kernel) into
   // presimulated_, keyed by signature or, unsigned, by the KernelSpec's address.
   void presimulate(const std::vector<SublayerSpec>& program);
+  // presimulate's guess of a kernel's `sampled` cost (only the order of the jobs depends on it).
+  double sampled_cost(const DeviceConfig& dc, const npu::TilePlan& plan) const;
   // Simulates kernels on fresh devices; spans (if recorded) go to `spans`, shifted by `offset`.
   std::vector<KernelResult> simulate(const std::vector<KernelSpec>& kernels,
                                      const std::vector<npu::TilePlan>& plans, bool sample,
