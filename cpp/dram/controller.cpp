@@ -11,7 +11,7 @@ namespace h2m2::dram {
 // neither inlines it nor calls it directly.
 
 void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
-                      std::vector<Completion>* sink) {
+                      std::vector<Completion>* sink, const Controller* same_config) {
   channel_ = channel;
   ranks_ = cfg.ranks;
   bank_groups_ = cfg.bank_groups;
@@ -41,7 +41,7 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
                           1u << idx(Command::RD) | 1u << idx(Command::WR);
   if (refresh_mode_ == RefreshMode::AllBank) queried |= 1u << idx(Command::PREA) | 1u << idx(Command::REFab);
   if (refresh_mode_ == RefreshMode::PerBank) queried |= 1u << idx(Command::REFpb);
-  timing_.init(cfg, queried);
+  timing_.init(cfg, queried, same_config ? &same_config->timing_ : nullptr);
 
   const int sizes[2] = {cfg.read_queue, cfg.write_queue};
   const auto nb = static_cast<std::size_t>(banks_);
@@ -310,10 +310,10 @@ inline void Controller::issue_column(int q, const Candidate& c, Cycle t) {
   const Cycle done = t + (q ? nCWL_ : nCL_) + nBL_;
   if (q) {
     ++stats_.writes;
-    stats_.write_latency.add(done - r.arrival);
+    (latency_ ? latency_[1] : stats_.write_latency).add(done - r.arrival);
   } else {
     ++stats_.reads;
-    stats_.read_latency.add(done - r.arrival);
+    (latency_ ? latency_[0] : stats_.read_latency).add(done - r.arrival);
   }
   if (r.own_pre) {
     ++stats_.row_conflicts;

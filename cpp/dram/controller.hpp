@@ -60,7 +60,10 @@ static_assert(sizeof(Arrival) == 32, "the trace FIFO's entry size");
 
 class Controller {
  public:
-  void init(const DramConfig& cfg, int channel, CommandLog* log, std::vector<Completion>* sink);
+  // `same_config`: an initialised controller of the same configuration (another channel of the
+  // memory system) whose immutable timing rules this one shares.
+  void init(const DramConfig& cfg, int channel, CommandLog* log, std::vector<Completion>* sink,
+            const Controller* same_config = nullptr);
 
   bool can_accept(bool is_write) const {
     return free_count_[is_write ? 1 : 0] > 0;
@@ -82,6 +85,11 @@ class Controller {
   void set_completion_sink(std::vector<Completion>* sink) { sink_ = sink; }
   int pending() const { return count_total_[0] + count_total_[1]; }
   const DramStats& stats() const { return stats_; }
+  // Record request latencies in `latency` ([0] reads, [1] writes; the memory system's, shared by
+  // its channels) instead of stats(), whose histograms then stay empty. Each histogram is 35 KB
+  // of which a request touches one line; one pair per channel put 192 pseudo-channels' worth of
+  // them in the host's caches.
+  void share_latency(LatencyHistogram* latency) { latency_ = latency; }
 
  private:
   struct Request {
@@ -216,6 +224,7 @@ class Controller {
   RefreshMode refresh_mode_ = RefreshMode::AllBank;
   CommandLog* log_ = nullptr;
   std::vector<Completion>* sink_ = nullptr;
+  LatencyHistogram* latency_ = nullptr;  // share_latency(); null: stats_'s own histograms
 
   TimingState timing_;
 

@@ -11,8 +11,11 @@ MemorySystem::MemorySystem(const DramConfig& cfg) : cfg_(cfg) {
   cfg_.validate();
   mapping_.init(cfg_);
   channels_.resize(static_cast<std::size_t>(cfg_.channels));
+  latency_ = std::make_unique<LatencyHistogram[]>(2);
   for (int c = 0; c < cfg_.channels; ++c) {
-    channels_[static_cast<std::size_t>(c)].init(cfg_, c, &log_, nullptr);
+    Controller& ch = channels_[static_cast<std::size_t>(c)];
+    ch.init(cfg_, c, &log_, nullptr, c > 0 ? channels_.data() : nullptr);
+    ch.share_latency(latency_.get());
   }
 }
 
@@ -135,6 +138,8 @@ Cycle MemorySystem::next_event_after_now() const {
 DramStats MemorySystem::stats() const {
   DramStats s;
   for (const Controller& c : channels_) s.merge(c.stats());
+  s.read_latency.merge(latency_[0]);
+  s.write_latency.merge(latency_[1]);
   return s;
 }
 

@@ -59,6 +59,8 @@ class MemorySystem {
   std::vector<Completion>& completions() { return completions_; }
 
   DramStats stats() const;
+  // One channel's counters; its latency histograms are empty (the memory system keeps one pair
+  // for all channels, in stats()).
   const DramStats& channel_stats(int channel) const { return channels_[static_cast<std::size_t>(channel)].stats(); }
   const CommandLog& command_log() const { return log_; }
   void clear_command_log() { log_.clear(); }
@@ -89,6 +91,7 @@ class MemorySystem {
   DramConfig cfg_;
   AddressMapping mapping_;
   std::vector<Controller> channels_;
+  std::unique_ptr<LatencyHistogram[]> latency_;  // [0] reads, [1] writes, of every channel
   CommandLog log_;
   std::vector<Completion> completions_;
   bool track_completions_ = false;

@@ -6,7 +6,7 @@
 
 namespace h2m2::dram {
 
-void TimingState::init(const DramConfig& cfg, std::uint32_t queried) {
+void TimingState::init(const DramConfig& cfg, std::uint32_t queried, const TimingState* same_rules) {
   ranks_ = cfg.ranks;
   bank_groups_ = cfg.bank_groups;
   banks_per_group_ = cfg.banks_per_group;
@@ -17,6 +17,25 @@ void TimingState::init(const DramConfig& cfg, std::uint32_t queried) {
   rank_.assign(n_rank, Times{});
   bg_.assign(n_bg, Times{});
   bank_.assign(n_bank, Times{});
+  if (same_rules) {
+    rules_ = same_rules->rules_;
+    query_ = same_rules->query_;
+  } else {
+    build_rules(cfg, queried);
+  }
+  // every window starts full of kPast issue times (no gate yet)
+  windows_.clear();
+  for (const WindowSpec& w : rules_->windows) {
+    std::size_t nodes = 1;
+    if (w.scope == Scope::Rank) nodes = n_rank;
+    if (w.scope == Scope::BankGroup) nodes = n_bg;
+    if (w.scope == Scope::Bank) nodes = n_bank;
+    windows_.push_back(Window{std::vector<Cycle>(nodes * static_cast<std::size_t>(w.window), kPast),
+                              std::vector<int>(nodes, 0)});
+  }
+}
+
+void TimingState::build_rules(const DramConfig& cfg, std::uint32_t queried) {
   // Share the column of a following command with another whose rules are identical everywhere.
   for (int f = 0; f < kCommands; ++f) query_[static_cast<std::size_t>(f)] = static_cast<std::uint8_t>(f);
   auto same_column = [&](int a, int b) {
@@ -38,14 +57,12 @@ void TimingState::init(const DramConfig& cfg, std::uint32_t queried) {
   for (int c = 0; c < kCommands; ++c) {
     if (queried & (1u << c)) read_columns |= 1u << query_[static_cast<std::size_t>(c)];
   }
+  auto rules = std::make_shared<Rules>();
   for (int s = 0; s < kScopes; ++s) {
     for (int p = 0; p < kCommands; ++p) {
-      Effects& fx = effects_[static_cast<std::size_t>(p)];
-      if (s == 0) fx = Effects{};
+      Effects& fx = rules->effects[static_cast<std::size_t>(p)];
       RuleList& same = fx.same[static_cast<std::size_t>(s)];
       RuleList& sib = fx.sibling[static_cast<std::size_t>(s)];
-      same = RuleList{};
-      sib = RuleList{};
       for (int f = 0; f < kCommands; ++f) {
         const auto si = static_cast<std::size_t>(s), pi = static_cast<std::size_t>(p),
                    fi = static_cast<std::size_t>(f);
@@ -62,32 +79,26 @@ void TimingState::init(const DramConfig& cfg, std::uint32_t queried) {
       }
     }
   }
-  windows_.clear();
   if (cfg.windows.size() > 32) {
     throw std::invalid_argument(cfg.name + ": " + std::to_string(cfg.windows.size()) +
                                 " window rules; at most 32 are supported");
   }
   for (const WindowRule& w : cfg.windows) {
-    std::size_t nodes = 1;
-    if (w.scope == Scope::Rank) nodes = n_rank;
-    if (w.scope == Scope::BankGroup) nodes = n_bg;
-    if (w.scope == Scope::Bank) nodes = n_bank;
-    Window win;
-    win.scope = w.scope;
-    win.window = w.window;
-    win.ring.assign(nodes * static_cast<std::size_t>(w.window), kPast);
-    win.head.assign(nodes, 0);
+    WindowSpec spec;
+    spec.scope = w.scope;
+    spec.window = w.window;
     for (int f = 0; f < kCommands; ++f) {
       if ((w.following_mask & (1u << f)) && (read_columns & (1u << f))) {
-        win.limits.following[static_cast<std::size_t>(win.limits.n)] = static_cast<std::uint8_t>(f);
-        win.limits.latency[static_cast<std::size_t>(win.limits.n++)] = w.latency;
+        spec.limits.following[static_cast<std::size_t>(spec.limits.n)] = static_cast<std::uint8_t>(f);
+        spec.limits.latency[static_cast<std::size_t>(spec.limits.n++)] = w.latency;
       }
     }
     for (int p = 0; p < kCommands; ++p) {
-      if (w.preceding_mask & (1u << p)) effects_[static_cast<std::size_t>(p)].windows |= 1u << windows_.size();
+      if (w.preceding_mask & (1u << p)) rules->effects[static_cast<std::size_t>(p)].windows |= 1u << rules->windows.size();
     }
-    windows_.push_back(std::move(win));
+    rules->windows.push_back(spec);
   }
+  rules_ = std::move(rules);
 }
 
 }  // namespace h2m2::dram

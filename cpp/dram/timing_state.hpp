@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "common/time.hpp"
@@ -25,7 +26,10 @@ class TimingState {
   // `queried`: bit c set if earliest() (or a gate) will be asked for command c. Rules that only
   // limit commands never asked about are dropped: their columns would be written, never read
   // (e.g. PREA and REFab under per-bank refresh). earliest() stays exact for queried commands.
-  void init(const DramConfig& cfg, std::uint32_t queried);
+  // `same_rules`: a TimingState initialised from the same configuration and `queried` (another
+  // channel of the memory) whose rule tables this one shares instead of building its own copy:
+  // ~11 KB per channel, which 192 pseudo-channels would otherwise pull through the caches.
+  void init(const DramConfig& cfg, std::uint32_t queried, const TimingState* same_rules = nullptr);
 
   // Earliest cycle at which `c` may issue on (rank, bank group, bank). Flat indices:
   // bg = rank * bank_groups + g, bank = bg * banks_per_group + b; -1 for rank-wide commands.
@@ -75,12 +79,14 @@ class TimingState {
   // always full (a gate from kPast is negative and raises nothing, as if no gate applied yet).
   // Issuing overwrites the oldest time; the next limited command then waits until the new oldest
   // is `latency` old, i.e. `limits` applied from that oldest time.
-  struct Window {
+  struct WindowSpec {
     Scope scope = Scope::Rank;
     int window = 1;
+    RuleList limits;  // the commands it limits (aliases resolved), each at `latency`
+  };
+  struct Window {
     std::vector<Cycle> ring;  // nodes * window, oldest at head[node]
     std::vector<int> head;    // per node
-    RuleList limits;          // the commands it limits (aliases resolved), each at `latency`
   };
   static constexpr Cycle kPast = -kNever;
   // Everything issuing one command does to the tables, kept together so issue() touches one
@@ -91,7 +97,13 @@ class TimingState {
     bool has_sibling = false;
     std::uint32_t windows = 0;  // bit w set: the command counts in window w
   };
+  // The rules, fixed by the configuration: what issuing each command does, and the windows.
+  struct Rules {
+    std::array<Effects, kCommands> effects{};  // per (preceding) command
+    std::vector<WindowSpec> windows;
+  };
 
+  void build_rules(const DramConfig& cfg, std::uint32_t queried);  // rules_ and query_
   static std::size_t idx_rank(int r) { return static_cast<std::size_t>(r); }
   static void raise(Cycle& slot, Cycle v) { slot = std::max(slot, v); }  // branch-free (cmov)
   // The first rules unrolled: a list holds 0-5 rules, 1-2 on average, so the loop control and
@@ -114,8 +126,8 @@ class TimingState {
   Times channel_{};
   std::vector<Times> rank_, bg_, bank_;
   Times scratch_{};  // written by issue() in place of the issuing node's sibling rules, never read
-  std::array<Effects, kCommands> effects_{};  // per (preceding) command
-  std::vector<Window> windows_;
+  std::shared_ptr<const Rules> rules_;  // shared by the channels of a memory system
+  std::vector<Window> windows_;         // per window of rules_->windows: its issue times
   // Column of the times tables that holds each command. A command whose column would always equal
   // another's (RDA and RD, WRA and WR in the shipped standards: same rules as the following
   // command everywhere) shares it, so issue() updates fewer entries.
@@ -123,7 +135,8 @@ class TimingState {
 };
 
 inline void TimingState::issue(Command c, Cycle t, int rank, int bg, int bank) {
-  const Effects& fx = effects_[static_cast<std::size_t>(idx(c))];
+  const Rules& rules = *rules_;
+  const Effects& fx = rules.effects[static_cast<std::size_t>(idx(c))];
   apply(fx.same[0], t, channel_);
   apply(fx.same[1], t, rank_[static_cast<std::size_t>(rank)]);
   if (bg >= 0) {
@@ -156,21 +169,23 @@ inline void TimingState::issue(Command c, Cycle t, int rank, int bg, int bank) {
     }
   }
   for (std::uint32_t wm = fx.windows; wm; wm &= wm - 1) {
-    Window& w = windows_[static_cast<std::size_t>(__builtin_ctz(wm))];
+    const auto wi = static_cast<std::size_t>(__builtin_ctz(wm));
+    const WindowSpec& spec = rules.windows[wi];
+    Window& w = windows_[wi];
     int node = 0;
     Times* times = &channel_;
-    switch (w.scope) {
+    switch (spec.scope) {
       case Scope::Rank: node = rank; times = &rank_[static_cast<std::size_t>(rank)]; break;
       case Scope::BankGroup: node = bg; times = bg >= 0 ? &bg_[static_cast<std::size_t>(bg)] : nullptr; break;
       case Scope::Bank: node = bank; times = bank >= 0 ? &bank_[static_cast<std::size_t>(bank)] : nullptr; break;
       default: break;
     }
     if (node < 0) continue;  // a rank-wide command does not count in bank-level windows
-    Cycle* ring = &w.ring[static_cast<std::size_t>(node) * static_cast<std::size_t>(w.window)];
+    Cycle* ring = &w.ring[static_cast<std::size_t>(node) * static_cast<std::size_t>(spec.window)];
     int& head = w.head[static_cast<std::size_t>(node)];
     ring[head] = t;
-    if (++head == w.window) head = 0;
-    apply(w.limits, ring[head], *times);
+    if (++head == spec.window) head = 0;
+    apply(spec.limits, ring[head], *times);
   }
 }
 
