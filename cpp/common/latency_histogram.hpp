@@ -25,7 +25,7 @@ class LatencyHistogram {
     if (v > max_) max_ = v;
   }
   void merge(const LatencyHistogram& o) {
-    if (o.n_ == 0) return;  // e.g. a channel's, whose memory system keeps the latencies
+    if (o.n_ == 0) return;  // nothing to add: skip the walk over the buckets
     for (std::size_t i = 0; i < counts_.size(); ++i) counts_[i] += o.counts_[i];
     n_ += o.n_;
     sum_ += o.sum_;

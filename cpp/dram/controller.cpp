@@ -11,7 +11,8 @@ namespace h2m2::dram {
 // neither inlines it nor calls it directly.
 
 void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
-                      std::vector<Completion>* sink, const Controller* same_config) {
+                      std::vector<Completion>* sink, LatencyHistogram* latency,
+                      const Controller* same_config) {
   channel_ = channel;
   ranks_ = cfg.ranks;
   bank_groups_ = cfg.bank_groups;
@@ -35,6 +36,7 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
   refresh_mode_ = cfg.refresh;
   log_ = cfg.record_commands ? log : nullptr;
   sink_ = sink;
+  latency_ = latency;
   // The commands whose earliest time is ever asked for: the candidates' (ACT, PRE, RD, WR; the
   // auto-precharge forms issue in their place) and those of the refresh mode.
   std::uint32_t queried = 1u << idx(Command::ACT) | 1u << idx(Command::PRE) |
@@ -94,7 +96,7 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
   next_event_ = kNever;
   for (Cycle d : refresh_due_) next_event_ = std::min(next_event_, d);
   refresh_next_ = next_event_;
-  stats_ = DramStats{};
+  stats_ = DramCounters{};
 }
 
 void Controller::enqueue(const BankAddress& a, bool is_write, std::uint64_t id, Cycle now) {
@@ -310,10 +312,10 @@ inline void Controller::issue_column(int q, const Candidate& c, Cycle t) {
   const Cycle done = t + (q ? nCWL_ : nCL_) + nBL_;
   if (q) {
     ++stats_.writes;
-    (latency_ ? latency_[1] : stats_.write_latency).add(done - r.arrival);
+    latency_[1].add(done - r.arrival);
   } else {
     ++stats_.reads;
-    (latency_ ? latency_[0] : stats_.read_latency).add(done - r.arrival);
+    latency_[0].add(done - r.arrival);
   }
   if (r.own_pre) {
     ++stats_.row_conflicts;

@@ -60,10 +60,13 @@ static_assert(sizeof(Arrival) == 32, "the trace FIFO's entry size");
 
 class Controller {
  public:
-  // `same_config`: an initialised controller of the same configuration (another channel of the
-  // memory system) whose immutable timing rules this one shares.
+  // `latency`: where request latencies go ([0] reads, [1] writes, in cycles from arrival to the
+  // last data beat): the memory system's, shared by its channels (a 35 KB histogram of which a
+  // request touches one line; a pair per channel put 192 pseudo-channels' worth of them in the
+  // host's caches). `same_config`: an initialised controller of the same configuration (another
+  // channel of the memory system) whose immutable timing rules this one shares.
   void init(const DramConfig& cfg, int channel, CommandLog* log, std::vector<Completion>* sink,
-            const Controller* same_config = nullptr);
+            LatencyHistogram* latency, const Controller* same_config = nullptr);
 
   bool can_accept(bool is_write) const {
     return free_count_[is_write ? 1 : 0] > 0;
@@ -84,12 +87,7 @@ class Controller {
   Cycle next_event() const { return next_event_; }
   void set_completion_sink(std::vector<Completion>* sink) { sink_ = sink; }
   int pending() const { return count_total_[0] + count_total_[1]; }
-  const DramStats& stats() const { return stats_; }
-  // Record request latencies in `latency` ([0] reads, [1] writes; the memory system's, shared by
-  // its channels) instead of stats(), whose histograms then stay empty. Each histogram is 35 KB
-  // of which a request touches one line; one pair per channel put 192 pseudo-channels' worth of
-  // them in the host's caches.
-  void share_latency(LatencyHistogram* latency) { latency_ = latency; }
+  const DramCounters& stats() const { return stats_; }
 
  private:
   struct Request {
@@ -224,7 +222,7 @@ class Controller {
   RefreshMode refresh_mode_ = RefreshMode::AllBank;
   CommandLog* log_ = nullptr;
   std::vector<Completion>* sink_ = nullptr;
-  LatencyHistogram* latency_ = nullptr;  // share_latency(); null: stats_'s own histograms
+  LatencyHistogram* latency_ = nullptr;  // [0] reads, [1] writes (init)
 
   TimingState timing_;
 
@@ -269,7 +267,7 @@ class Controller {
   std::vector<int> refresh_bank_;  // per-bank mode: next bank (inside the rank) to refresh
 
   Cycle next_event_ = 0;
-  DramStats stats_;
+  DramCounters stats_;
 };
 
 }  // namespace h2m2::dram

@@ -1,4 +1,4 @@
-// DramStats: counters of one channel (and, merged, of a memory system).
+// DramCounters: counters of one channel; DramStats: those of a memory system, with its latencies.
 //
 // Every counter is a plain integer updated on the hot path; derived quantities (bandwidth,
 // energy, means) are computed in Python from these. Latencies are in command-clock cycles from
@@ -14,7 +14,8 @@
 
 namespace h2m2::dram {
 
-struct DramStats {
+// One channel's counters (a controller keeps these; its memory system keeps the latencies).
+struct DramCounters {
   std::uint64_t reads = 0;
   std::uint64_t writes = 0;
   std::uint64_t row_hits = 0;       // column command with no ACT issued for the request
@@ -24,10 +25,8 @@ struct DramStats {
   std::uint64_t refresh_cycles = 0;  // sum over refresh commands of their tRFC (rank or bank busy)
   Cycle last_completion = 0;
   std::uint64_t ticks = 0;  // scheduler evaluations (a measure of simulation work)
-  LatencyHistogram read_latency;
-  LatencyHistogram write_latency;
 
-  void merge(const DramStats& o) {
+  void merge(const DramCounters& o) {
     reads += o.reads;
     writes += o.writes;
     row_hits += o.row_hits;
@@ -37,6 +36,15 @@ struct DramStats {
     refresh_cycles += o.refresh_cycles;
     ticks += o.ticks;
     if (o.last_completion > last_completion) last_completion = o.last_completion;
+  }
+};
+
+struct DramStats : DramCounters {
+  LatencyHistogram read_latency;  // cycles from arrival to the last data beat
+  LatencyHistogram write_latency;
+
+  void merge(const DramStats& o) {
+    DramCounters::merge(o);
     read_latency.merge(o.read_latency);
     write_latency.merge(o.write_latency);
   }

@@ -13,9 +13,8 @@ MemorySystem::MemorySystem(const DramConfig& cfg) : cfg_(cfg) {
   channels_.resize(static_cast<std::size_t>(cfg_.channels));
   latency_ = std::make_unique<LatencyHistogram[]>(2);
   for (int c = 0; c < cfg_.channels; ++c) {
-    Controller& ch = channels_[static_cast<std::size_t>(c)];
-    ch.init(cfg_, c, &log_, nullptr, c > 0 ? channels_.data() : nullptr);
-    ch.share_latency(latency_.get());
+    channels_[static_cast<std::size_t>(c)].init(cfg_, c, &log_, nullptr, latency_.get(),
+                                                 c > 0 ? channels_.data() : nullptr);
   }
 }
 
@@ -137,7 +136,7 @@ Cycle MemorySystem::next_event_after_now() const {
 
 DramStats MemorySystem::stats() const {
   DramStats s;
-  for (const Controller& c : channels_) s.merge(c.stats());
+  for (const Controller& c : channels_) s.DramCounters::merge(c.stats());
   s.read_latency.merge(latency_[0]);
   s.write_latency.merge(latency_[1]);
   return s;

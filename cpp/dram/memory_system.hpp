@@ -59,9 +59,8 @@ class MemorySystem {
   std::vector<Completion>& completions() { return completions_; }
 
   DramStats stats() const;
-  // One channel's counters; its latency histograms are empty (the memory system keeps one pair
-  // for all channels, in stats()).
-  const DramStats& channel_stats(int channel) const { return channels_[static_cast<std::size_t>(channel)].stats(); }
+  // One channel's counters (latencies are kept for all channels together, in stats()).
+  const DramCounters& channel_stats(int channel) const { return channels_[static_cast<std::size_t>(channel)].stats(); }
   const CommandLog& command_log() const { return log_; }
   void clear_command_log() { log_.clear(); }
 

@@ -85,7 +85,7 @@ std::vector<KernelResult> Engine::simulate(const std::vector<KernelSpec>& kernel
     for (std::size_t d = 0; d < devices.size(); ++d) {
       const dram::MemorySystem& mem = devices[d]->memory;
       for (int ch = 0; ch < mem.channels(); ++ch) {
-        const dram::DramStats& st = mem.channel_stats(ch);
+        const dram::DramCounters& st = mem.channel_stats(ch);
         if (st.reads + st.writes == 0) continue;
         spans.push_back(Span{3, static_cast<int>(d), ch, 4, offset,
                              offset + devices[d]->mem_clock.to_ps(st.last_completion)});
