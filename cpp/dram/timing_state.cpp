@@ -93,8 +93,9 @@ void TimingState::build_rules(const DramConfig& cfg, std::uint32_t queried) {
         spec.limits.latency[static_cast<std::size_t>(spec.limits.n++)] = w.latency;
       }
     }
+    const std::uint32_t bit = 1u << rules->windows.size();
     for (int p = 0; p < kCommands; ++p) {
-      if (w.preceding_mask & (1u << p)) rules->effects[static_cast<std::size_t>(p)].windows |= 1u << rules->windows.size();
+      if (w.preceding_mask & (1u << p)) rules->effects[static_cast<std::size_t>(p)].windows |= bit;
     }
     rules->windows.push_back(spec);
   }

@@ -265,9 +265,10 @@ std::string Engine::presimulated_key(const KernelSpec& k) {
 double Engine::sampled_cost(const DeviceConfig& dc, const npu::TilePlan& plan) const {
   // A memory-bound kernel simulates about 10 tiles per core (ramp, steady window, tail); a
   // compute-bound one (a round of every core's tile loads at peak bandwidth fits in a tile's
-  // compute with the shortcut's slack to spare, as the executor predicts it) about 2. A request costs more on a memory with more
-  // channels, whose controllers' state outgrows the host core's caches (GPT3-175B's attention
-  // share: ~180 ns per request on 32 LPDDR channels, ~260 ns on 192 HBM pseudo-channels).
+  // compute with the shortcut's slack to spare, as the executor predicts it) about 2. A request
+  // costs more on a memory with more channels, whose controllers' state outgrows the host
+  // core's caches (GPT3-175B's attention share: ~180 ns per request on 32 LPDDR channels, ~230
+  // ns on 192 HBM pseudo-channels since they share their timing rules, ~260 ns before).
   std::int64_t tiles = 0;
   Cycle compute = 0;
   for (const npu::CoreProgram& cp : plan.cores) {
