@@ -419,8 +419,10 @@ class DeviceSpec:
                 f"{self.name}: tREFI={cyc['nREFI']} CK must exceed tRFC={cyc['nRFC']} CK"
             )
         # A rule longer than the time between refreshes could never be met: every refresh closes
-        # the rows, so the request behind it would wait forever (livelock, not an error).
-        refresh_gap = cyc["nREFI"] - cyc.get("nRFC", 0)
+        # the rows, so the request behind it would wait forever (livelock, not an error). Each
+        # refresh also takes the precharge before it (tRP): with tRP and tRCD both just under
+        # tREFI - tRFC no row stayed open long enough to be read (found by the fuzz test).
+        refresh_gap = cyc["nREFI"] - cyc.get("nRFC", 0) - cyc.get("nRP", 0)
         for c in self.constraints:
             if c.scope in SCOPE_NAMES and not {"REFab", "REFpb"} & set(c.preceding):
                 try:
@@ -430,7 +432,7 @@ class DeviceSpec:
                 if lat >= refresh_gap:
                     raise ValueError(
                         f"{self.name}: constraint {c.name} latency {c.latency}={lat} CK must be "
-                        f"below tREFI - tRFC = {refresh_gap} CK "
+                        f"below tREFI - tRFC - tRP = {refresh_gap} CK "
                         "(a refresh would interrupt it forever)"
                     )
         for c in self.constraints:
