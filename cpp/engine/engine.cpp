@@ -265,7 +265,8 @@ std::string Engine::presimulated_key(const KernelSpec& k) {
 double Engine::sampled_cost(const DeviceConfig& dc, const npu::TilePlan& plan) const {
   // A memory-bound kernel simulates about 10 tiles per core (ramp, steady window, tail); a
   // compute-bound one (a round of every core's tile loads at peak bandwidth fits in a tile's
-  // compute with the shortcut's slack to spare, as the executor predicts it) about 2. A request
+  // compute with the shortcut's slack to spare, as the executor predicts it) about 0.6: a
+  // quarter of its first tile, the requests in flight and the stores of the tail. A request
   // costs more on a memory with more channels, whose controllers' state outgrows the host
   // core's caches (GPT3-175B's attention share: ~180 ns per request on 32 LPDDR channels, ~230
   // ns on 192 HBM pseudo-channels since they share their timing rules, ~260 ns before).
@@ -283,7 +284,7 @@ double Engine::sampled_cost(const DeviceConfig& dc, const npu::TilePlan& plan) c
   const double compute_ps = static_cast<double>(compute * dc.npu.clock_ps) / static_cast<double>(tiles);
   const double round_ps = dc.dram_peak_GBps > 0 ? cores * tile_bytes / (dc.dram_peak_GBps * 1e-3) : 0.0;
   const double slack = cfg_.sample_compute_slack;
-  const double per_core = slack > 0 && round_ps <= (1.0 - slack) * compute_ps ? 2.0 : 10.0;
+  const double per_core = slack > 0 && round_ps <= (1.0 - slack) * compute_ps ? 0.6 : 10.0;
   const double simulated = std::min(static_cast<double>(tiles), per_core * cores) * tile_bytes;
   return simulated / static_cast<double>(dc.dram.transaction_bytes) * (1.0 + dc.dram.channels / 256.0);
 }

@@ -28,6 +28,7 @@ struct KernelExecutor::Job {
   bool issued_all = false;
   std::int64_t outstanding = 0;
   std::int64_t issued = 0;
+  Picoseconds back_at = 0;  // loads elided by the compute-bound shortcut: back no earlier
 
   // logical address of the next request of pattern p (the current one)
   std::uint64_t address(const npu::StreamPattern& p) const {
@@ -213,18 +214,30 @@ void KernelExecutor::start_compute(Core& c, Picoseconds t) {
   std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
 }
 
+void KernelExecutor::loads_back(Core& c, int id, Picoseconds t) {
+  Job& j = c.jobs[static_cast<std::size_t>(id)];
+  if (j.back_at > t) {  // elided: the rest of its loads are still streaming
+    heap_.push_back(Event{j.back_at, 2, static_cast<std::uint64_t>(&c - cores_.data()) << kJobBits | static_cast<std::uint64_t>(id)});
+    std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+    return;
+  }
+  j.live = false;
+  c.free_jobs.push_back(id);
+  const auto slot = load_slot(c, j.tile);
+  c.load_done[slot] = 1;
+  c.load_ready[slot] = t;
+  start_compute(c, t);
+}
+
 void KernelExecutor::complete(Core& c, int id, Picoseconds t) {
   Job& j = c.jobs[static_cast<std::size_t>(id)];
   if (--j.outstanding > 0 || !j.issued_all) return;
-  j.live = false;
-  c.free_jobs.push_back(id);
   if (j.store) {
+    j.live = false;
+    c.free_jobs.push_back(id);
     --c.stores_outstanding;
   } else {
-    const auto slot = load_slot(c, j.tile);
-    c.load_done[slot] = 1;
-    c.load_ready[slot] = t;
-    start_compute(c, t);
+    loads_back(c, id, t);
   }
   if (!c.done && c.next_compute == c.tiles && !c.computing && c.stores_outstanding == 0) {
     const Device& dev = *devices_[static_cast<std::size_t>(c.device)];
@@ -421,6 +434,9 @@ bool KernelExecutor::calendar_front(std::size_t d) {
 void KernelExecutor::dispatch(const Event& e) {
   if (e.kind == 1) {
     on_compute_done(cores_[static_cast<std::size_t>(e.a)], e.time);
+  } else if (e.kind == 2) {
+    loads_back(cores_[static_cast<std::size_t>(e.a >> kJobBits)],
+               static_cast<int>(e.a & ((std::uint64_t{1} << kJobBits) - 1)), e.time);
   } else if (e.a & kRemoteBit) {
     // remote memory access done: send the data (read) or nothing more (write) back
     const int r = static_cast<int>(e.a & ~kRemoteBit);
@@ -846,18 +862,27 @@ void KernelExecutor::predict_compute_bound(Picoseconds now) {
   // Once, when every core of a task has started its first tile: one round of the current group's
   // tiles (loads and stores of every core) at the request rate achieved so far (start-up
   // included, so an underestimate) must take at most (1 - compute_slack) of the time the
-  // double buffering gives it, (spm_buffers - 1) tiles' compute, on every core.
+  // double buffering gives it, (spm_buffers - 1) tiles' compute, on every core. A task of one
+  // placement class is judged earlier too, once every core has `predict_fraction` of its first
+  // tile's loads back; a "no" then is not final (the rate so far is lower, start-up included).
   for (std::size_t t = 0; t < cbound_predicted_.size(); ++t) {
     if (cbound_predicted_[t] != 0) continue;
     std::uint64_t done = 0;
     std::int64_t round = 0;
-    bool started = true, any = false;
-    for (const Core& c : cores_) {
+    bool started = true, any = false, early = false;
+    for (Core& c : cores_) {
       if (c.task != static_cast<int>(t) || c.done) continue;
       any = true;
       if (c.computed == 0 && !c.computing) {
-        started = false;
-        break;
+        std::size_t g = 0;
+        while (c.group_end[g] <= c.next_compute) ++g;
+        if (mixed_[t] || static_cast<double>(c.requests_done) <
+                             opts_.predict_fraction * static_cast<double>(c.load_requests[g])) {
+          started = false;
+          break;
+        }
+        c.slack_group = g;  // the group the first tile's compute will start
+        early = true;
       }
       const npu::TileGroup& grp = c.program->groups[c.slack_group];
       round += c.load_requests[c.slack_group];
@@ -867,7 +892,7 @@ void KernelExecutor::predict_compute_bound(Picoseconds now) {
     for (const Core& c : cores_) {
       if (c.task == static_cast<int>(t)) done += c.requests_done;
     }
-    cbound_predicted_[t] = 1;
+    if (!early) cbound_predicted_[t] = 1;
     if (mixed_[t]) {
       // an aggregate rate says something about every core only if they all stream one class
       const Core* f = nullptr;
@@ -893,15 +918,30 @@ void KernelExecutor::predict_compute_bound(Picoseconds now) {
   }
 }
 
-void KernelExecutor::elide_loads(Core& c, Picoseconds t) {
+double KernelExecutor::recent_rate(std::size_t task) const {
+  // Requests per ps from the first progress sample with a request back to the last (the start-up,
+  // TLB walks and the first access latency, left out); before there are two such samples, since
+  // the start (0 before the first sample).
+  const auto& log = progress_[task];
+  if (log.empty() || log.back().first <= 0) return 0.0;
+  std::size_t i = 0;
+  while (i < log.size() && log[i].second == 0) ++i;
+  if (i + 1 >= log.size()) return static_cast<double>(log.back().second) / static_cast<double>(log.back().first);
+  return static_cast<double>(log.back().second - log[i].second) / static_cast<double>(log.back().first - log[i].first);
+}
+
+void KernelExecutor::elide_loads(Core& c, Picoseconds t, double rate) {
   // From now on the loads of this core's tiles are not simulated: a tile's loads count as back
-  // when it is admitted. Admitted load jobs that have not issued a request yet are dropped.
+  // when it is admitted. The admitted load jobs issue nothing more; their requests not yet issued
+  // stream on at `rate` in the DMA's order (the first tile's may be half of it), so each job is
+  // back when those are and its requests in flight have returned.
   const npu::TileGroup& grp = c.program->groups[c.slack_group];
   c.elide = true;
   c.elide_requests = c.load_requests[c.slack_group];
   c.elide_compute = grp.compute_cycles;
   c.elide_class = c.slack_class;
   std::size_t keep = c.fifo_head;
+  double pending = 0.0;  // requests of the elided jobs so far, not issued
   for (std::size_t k = c.fifo_head; k < c.fifo.size(); ++k) {
     const int id = c.fifo[k];
     Job& j = c.jobs[static_cast<std::size_t>(id)];
@@ -911,16 +951,11 @@ void KernelExecutor::elide_loads(Core& c, Picoseconds t) {
     if (j.live && !j.store && req <= c.elide_requests &&
         req * c.elide_compute <= c.elide_requests * c.program->groups[g].compute_cycles &&
         (!c.mixed || c.tile_class[static_cast<std::size_t>(j.tile)] == c.elide_class)) {
-      // the job issues nothing more; its loads are back when its requests in flight are
       c.requests_elided += static_cast<std::uint64_t>(req - j.issued);
+      pending += static_cast<double>(req - j.issued);
       j.issued_all = true;
-      if (j.outstanding == 0) {
-        const auto slot = load_slot(c, j.tile);
-        c.load_done[slot] = 1;
-        c.load_ready[slot] = t;
-        j.live = false;
-        c.free_jobs.push_back(id);
-      }
+      if (rate > 0.0) j.back_at = t + static_cast<Picoseconds>(std::llround(pending / rate));
+      if (j.outstanding == 0) loads_back(c, id, t);
       continue;
     }
     c.fifo[keep++] = id;
@@ -954,8 +989,11 @@ void KernelExecutor::skip_ahead(Picoseconds now) {
     if (!cbound && rate <= 0.0) continue;  // not steady yet: this task skips later
     skip_open_[t] = 0;  // a mixed task reopens at its next placement event
     if (cbound) {
+      int running = 0;
+      for (const Core& c : cores_) running += c.task == static_cast<int>(t) && !c.done;
+      const double rate = recent_rate(t) / running;
       for (Core& c : cores_) {
-        if (c.task == static_cast<int>(t) && !c.done) elide_loads(c, now);
+        if (c.task == static_cast<int>(t) && !c.done) elide_loads(c, now, rate);
       }
     }
     // Per core: the first tile whose compute has not started (b) and its group. The admitted tiles

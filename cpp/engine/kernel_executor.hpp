@@ -53,13 +53,16 @@ struct ExecOptions {
   int ramp_tiles = 2;
   int tail_tiles = 3;           // tiles per core simulated after the skip, in-flight ones included
   // Compute-bound shortcut: a task is compute-bound when memory keeps ahead of compute by at
-  // least `compute_slack` x a tile's compute: predicted when every core has started its first
-  // tile (one tile round of loads and stores at the rate achieved so far), or observed once every
-  // unfinished core has started its last `slack_tiles` tiles of one group that long after their
-  // loads were back. Then loads of the rest of the kernel are not simulated (they are hidden
-  // behind compute) and skipped tiles take exactly their compute. compute_slack <= 0: off.
+  // least `compute_slack` x a tile's compute: predicted once every core has `predict_fraction`
+  // of its first tile's loads back (one tile round of loads and stores at the rate achieved
+  // since the first request returned), or observed once every unfinished core has started its
+  // last `slack_tiles` tiles of one group that long after their loads were back. Then loads of
+  // the rest of the kernel are not simulated (they are hidden behind compute), the loads under
+  // way finish at that rate, and skipped tiles take exactly their compute. compute_slack <= 0:
+  // off.
   double compute_slack = 0.25;
   int slack_tiles = 2;
+  double predict_fraction = 0.25;
   bool record_spans = false;
 };
 
@@ -124,7 +127,7 @@ class KernelExecutor {
   void placement_event(int task, Picoseconds t, bool class_change);
   struct Event {
     Picoseconds time;
-    int kind;  // 0 memory completion, 1 compute done
+    int kind;  // 0 memory completion, 1 compute done, 2 loads of an elided job back
     std::uint64_t a;
     bool operator>(const Event& o) const { return time > o.time || (time == o.time && a > o.a); }
   };
@@ -132,8 +135,12 @@ class KernelExecutor {
   void admit_loads(Core& c, Picoseconds t);
   bool compute_bound(std::size_t task) const;
   void predict_compute_bound(Picoseconds now);
+  double recent_rate(std::size_t task) const;  // requests per ps since the first came back
   std::vector<std::uint8_t> cbound_predicted_;  // per task: 0 not yet judged, 1 no, 2 yes
-  void elide_loads(Core& c, Picoseconds t);
+  // `rate`: the core's load requests per ps, at which the loads under way finish (0: at once).
+  void elide_loads(Core& c, Picoseconds t, double rate);
+  // A load job's requests are all back at t: its tile's loads are in (at back_at if later).
+  void loads_back(Core& c, int job, Picoseconds t);
   void start_compute(Core& c, Picoseconds t);
   void issue(Core& c, Picoseconds t);
   // Brings a device's memory up to time t (an idle memory is left behind until it is needed).
