@@ -864,7 +864,9 @@ void KernelExecutor::predict_compute_bound(Picoseconds now) {
   // included, so an underestimate) must take at most (1 - compute_slack) of the time the
   // double buffering gives it, (spm_buffers - 1) tiles' compute, on every core. A task of one
   // placement class is judged earlier too, once every core has `predict_fraction` of its first
-  // tile's loads back; a "no" then is not final (the rate so far is lower, start-up included).
+  // tile's loads back, if its cores have tiles to skip (more than the tail and the buffers in
+  // their first group: the rest of the first tile's loads are then extrapolated, a small part
+  // of the kernel); a "no" then is not final (the rate so far is lower, start-up included).
   for (std::size_t t = 0; t < cbound_predicted_.size(); ++t) {
     if (cbound_predicted_[t] != 0) continue;
     std::uint64_t done = 0;
@@ -876,8 +878,9 @@ void KernelExecutor::predict_compute_bound(Picoseconds now) {
       if (c.computed == 0 && !c.computing) {
         std::size_t g = 0;
         while (c.group_end[g] <= c.next_compute) ++g;
-        if (mixed_[t] || static_cast<double>(c.requests_done) <
-                             opts_.predict_fraction * static_cast<double>(c.load_requests[g])) {
+        const Device& dev = *devices_[static_cast<std::size_t>(c.device)];
+        if (mixed_[t] || c.group_end[g] - c.next_compute <= opts_.tail_tiles + dev.config.npu.spm_buffers ||
+            static_cast<double>(c.requests_done) < opts_.predict_fraction * static_cast<double>(c.load_requests[g])) {
           started = false;
           break;
         }
