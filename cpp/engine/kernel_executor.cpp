@@ -715,6 +715,18 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
       Calendar& cal = calendars_[di];
       d->memory.advance_to(d->mem_clock.cycle_at(now));
       auto& done = d->memory.completions();
+      if (cal.count == 0 && !done.empty()) {
+        // Nothing pending: the ring moves to the first new completion (after an idle stretch the
+        // new ones would otherwise lie beyond it and all go to heap_).
+        Cycle first = kNever;
+        for (const dram::Completion& cpl : done) first = std::min(first, cpl.done);
+        if (first > cal.cursor) {
+          cal.buckets[static_cast<std::size_t>(cal.cursor & (Calendar::kSpan - 1))].clear();
+          cal.cursor = first;
+          cal.front = 0;
+          cal.open = false;
+        }
+      }
       for (const dram::Completion& cpl : done) {
         if (cpl.done > cal.cursor && cpl.done - cal.cursor < Calendar::kSpan) {
           cal.buckets[static_cast<std::size_t>(cpl.done & (Calendar::kSpan - 1))].push_back(cpl.id);

@@ -169,9 +169,10 @@ class KernelExecutor {
   // Memory completions of one device by memory cycle: a ring of buckets over the next kSpan
   // cycles (completions come a fixed few tens of cycles after their command), so the hot path
   // pays no heap operation per request. Anything outside the ring goes to heap_. Events are
-  // taken in (time, id) order, merged with heap_.
+  // taken in (time, id) order, merged with heap_. 256 buckets: their headers (6 KB) stay in the
+  // host's L1 (4096 took a cache miss per completion on LPDDR; 3% of a kernel's time).
   struct Calendar {
-    static constexpr Cycle kSpan = Cycle{1} << 12;
+    static constexpr Cycle kSpan = Cycle{1} << 8;
     std::vector<std::vector<std::uint64_t>> buckets;
     Cycle cursor = 0;        // no completion is due before this cycle
     std::size_t count = 0;
