@@ -268,7 +268,10 @@ void KernelExecutor::issue(Core& c, Picoseconds t) {
     c.issued_in_cycle = 0;
   }
   int budget = npu.dma_issue_per_cycle - c.issued_in_cycle;
-  const std::int64_t page_bytes = dev.config.tlb.page_bytes;
+  // (pages are a power of two: shifts, not divisions, on the per-request path)
+  const int page_shift = dev.mmu.page_shift();
+  const std::uint64_t offset_mask = (std::uint64_t{1} << page_shift) - 1;
+  const Cycle mem_cycle = dev.mem_clock.cycle_at(t);  // the memory is brought up to it
   const auto core_index = static_cast<std::uint64_t>(&c - cores_.data());
   while (budget > 0 && c.inflight < npu.dma_max_inflight && c.fifo_head < c.fifo.size()) {
     const int id = c.fifo[c.fifo_head];
@@ -279,22 +282,22 @@ void KernelExecutor::issue(Core& c, Picoseconds t) {
     }
     const npu::StreamPattern& p = (*j.patterns)[j.pattern];
     const std::uint64_t addr = j.address(p);
-    const std::uint64_t page = addr / static_cast<std::uint64_t>(page_bytes);
+    const std::uint64_t page = addr >> page_shift;
     if (page != c.cached_page) {
       const npu::Translation tr = dev.mmu.translate(addr, t);
       c.cached_page = page;
       c.cached_device = tr.device;
-      c.cached_frame_base = tr.physical - (addr - page * static_cast<std::uint64_t>(page_bytes));
+      c.cached_frame_base = tr.physical - (addr & offset_mask);
       c.translation_ready = tr.ready;
     }
     if (c.translation_ready > t) {
       c.dma_wake = c.translation_ready;
       return;
     }
-    const std::uint64_t physical = c.cached_frame_base + (addr % static_cast<std::uint64_t>(page_bytes));
+    const std::uint64_t physical = c.cached_frame_base + (addr & offset_mask);
     const std::uint64_t req_id = (core_index << kJobBits) | static_cast<std::uint64_t>(id);
     if (c.cached_device == c.device) {
-      sync_memory(dev, t);
+      if (dev.memory.now() < mem_cycle) dev.memory.advance_to(mem_cycle);  // sync_memory
       if (!dev.memory.try_enqueue(physical, j.store, req_id)) {
         c.dma_wake = t + dev.mem_clock.period_ps();  // queue full: retry next memory cycle
         return;

@@ -144,6 +144,7 @@ class Mmu {
     return page < table_.pages ? table_.device[page] : -1;
   }
   std::uint64_t page_bytes() const { return std::uint64_t{1} << shift_; }
+  int page_shift() const { return shift_; }
   Tlb& tlb() { return tlb_; }
   const Tlb& tlb() const { return tlb_; }
   void set_table(PageTableView table) { table_ = table; }
