@@ -297,7 +297,7 @@ void KernelExecutor::issue(Core& c, Picoseconds t) {
     const std::uint64_t physical = c.cached_frame_base + (addr & offset_mask);
     const std::uint64_t req_id = (core_index << kJobBits) | static_cast<std::uint64_t>(id);
     if (c.cached_device == c.device) {
-      if (dev.memory.now() < mem_cycle) dev.memory.advance_to(mem_cycle);  // sync_memory
+      if (dev.memory.now() < mem_cycle) dev.memory.advance_to(mem_cycle);  // sync_memory(dev, t)
       if (!dev.memory.try_enqueue(physical, j.store, req_id)) {
         c.dma_wake = t + dev.mem_clock.period_ps();  // queue full: retry next memory cycle
         return;
@@ -1009,9 +1009,9 @@ void KernelExecutor::skip_ahead(Picoseconds now) {
     if (cbound) {
       int running = 0;
       for (const Core& c : cores_) running += c.task == static_cast<int>(t) && !c.done;
-      const double rate = recent_rate(t) / running;
+      const double core_rate = running > 0 ? recent_rate(t) / running : 0.0;
       for (Core& c : cores_) {
-        if (c.task == static_cast<int>(t) && !c.done) elide_loads(c, now, rate);
+        if (c.task == static_cast<int>(t) && !c.done) elide_loads(c, now, core_rate);
       }
     }
     // Per core: the first tile whose compute has not started (b) and its group. The admitted tiles

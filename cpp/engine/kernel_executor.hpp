@@ -54,12 +54,12 @@ struct ExecOptions {
   int tail_tiles = 3;           // tiles per core simulated after the skip, in-flight ones included
   // Compute-bound shortcut: a task is compute-bound when memory keeps ahead of compute by at
   // least `compute_slack` x a tile's compute: predicted once every core has `predict_fraction`
-  // of its first tile's loads back (one tile round of loads and stores at the rate achieved
-  // since the first request returned), or observed once every unfinished core has started its
-  // last `slack_tiles` tiles of one group that long after their loads were back. Then loads of
-  // the rest of the kernel are not simulated (they are hidden behind compute), the loads under
-  // way finish at that rate, and skipped tiles take exactly their compute. compute_slack <= 0:
-  // off.
+  // of its first tile's loads back (one tile round of loads and stores at the rate achieved so
+  // far), or observed once every unfinished core has started its last `slack_tiles` tiles of one
+  // group that long after their loads were back. Then loads of the rest of the kernel are not
+  // simulated (they are hidden behind compute), the loads under way finish at the rate achieved
+  // since the first request returned, and skipped tiles take exactly their compute.
+  // compute_slack <= 0: off.
   double compute_slack = 0.25;
   int slack_tiles = 2;
   double predict_fraction = 0.25;
