@@ -104,12 +104,10 @@ void Controller::enqueue(const BankAddress& a, bool is_write, std::uint64_t id, 
   const int slot = free_[q][static_cast<std::size_t>(--free_count_[q])];
   Request& r = slots_[q][static_cast<std::size_t>(slot)];
   r.id = id;
-  r.seq = next_seq_++;
-  r.arrival = now;
+  r.seq = static_cast<std::uint32_t>(next_seq_++);
+  r.arrival = static_cast<std::uint32_t>(now);
   r.row = a.row;
   r.column = a.column;
-  r.rank = a.rank;
-  r.bg = a.bg;
   r.bank = a.bank;
   r.next = -1;
   r.own_act = r.own_pre = false;
@@ -252,7 +250,7 @@ inline void Controller::set_candidate(int q, int bank, int slot, int prev, Comma
   c.slot = slot;
   c.prev = prev;
   c.cmd = cmd;
-  cand_key_[q][b] = slots_[q][static_cast<std::size_t>(slot)].seq << 6 | b;
+  cand_key_[q][b] = full_seq(slots_[q][static_cast<std::size_t>(slot)].seq) << 6 | b;
   set_bound(q, bank, timing_.earliest_own(cmd, c.rank, c.bg, c.bank));
 }
 
@@ -307,15 +305,16 @@ inline void Controller::issue_column(int q, const Candidate& c, Cycle t) {
   if (page_policy_ == PagePolicy::Closed && last_hit) {
     cmd = q ? Command::WRA : Command::RDA;
   }
-  timing_.issue(cmd, t, r.rank, r.bg, r.bank);
-  record(t, cmd, r.rank, r.bg, r.bank, r.row, r.column);
+  timing_.issue(cmd, t, c.rank, c.bg, c.bank);
+  record(t, cmd, c.rank, c.bg, c.bank, r.row, r.column);
   const Cycle done = t + (q ? nCWL_ : nCL_) + nBL_;
+  const Cycle latency = static_cast<std::uint32_t>(static_cast<std::uint32_t>(done) - r.arrival);
   if (q) {
     ++stats_.writes;
-    latency_[1].add(done - r.arrival);
+    latency_[1].add(latency);
   } else {
     ++stats_.reads;
-    latency_[0].add(done - r.arrival);
+    latency_[0].add(latency);
   }
   if (r.own_pre) {
     ++stats_.row_conflicts;
@@ -341,16 +340,16 @@ inline void Controller::issue_column(int q, const Candidate& c, Cycle t) {
 inline void Controller::issue_row(int q, const Candidate& c, Cycle t) {
   Request& r = slots_[q][static_cast<std::size_t>(c.slot)];
   const auto b = static_cast<std::size_t>(r.bank);
-  timing_.issue(c.cmd, t, r.rank, r.bg, r.bank);
+  timing_.issue(c.cmd, t, c.rank, c.bg, c.bank);
   if (c.cmd == Command::ACT) {
-    record(t, c.cmd, r.rank, r.bg, r.bank, r.row, -1);
+    record(t, c.cmd, c.rank, c.bg, c.bank, r.row, -1);
     open_row_[b] = r.row;
-    ++open_count_[static_cast<std::size_t>(r.rank)];
+    ++open_count_[static_cast<std::size_t>(c.rank)];
     streak_[b] = 0;
     r.own_act = true;
     recount_hits(r.bank);
   } else {  // PRE
-    record(t, c.cmd, r.rank, r.bg, r.bank, -1, -1);
+    record(t, c.cmd, c.rank, c.bg, c.bank, -1, -1);
     close_bank(r.bank);
     r.own_pre = true;
   }
@@ -594,7 +593,7 @@ void Controller::run(const Arrival* fifo, std::size_t& i_io, std::size_t end,
     if (row >= 0) {
       // The column command may have changed the row candidate's legality.
       const Candidate& now = queue_[q][static_cast<std::size_t>(row)].cand;
-      if (dual_bus_ && earliest(now.cmd, slots_[q][static_cast<std::size_t>(now.slot)]) <= t) {
+      if (dual_bus_ && earliest(now) <= t) {
         issue_row(q, now, t);
         row_issued = true;
       }

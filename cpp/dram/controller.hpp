@@ -90,15 +90,22 @@ class Controller {
   const DramCounters& stats() const { return stats_; }
 
  private:
+  // 32 bytes: under streaming every slot of a queue is in use, and the H2M2 HBM's 192
+  // pseudo-channels' queues (56-byte requests before) did not fit the host's L2 beside the rest.
   struct Request {
     std::uint64_t id;
-    std::uint64_t seq;
-    Cycle arrival;
+    std::uint32_t seq;      // low 32 bits of the channel's arrival count (full_seq: all of it)
+    std::uint32_t arrival;  // low 32 bits of the arrival cycle (a latency is below 2^32 cycles)
     std::int32_t row, column;
-    std::int32_t rank, bg, bank;  // flat indices
-    int next;                     // next slot in the bank's list, -1 at the tail
+    int next;               // next slot in the bank's list, -1 at the tail
+    std::uint8_t bank;      // flat index (its bank group and rank: the bank's Candidate)
     bool own_act, own_pre;
   };
+  static_assert(sizeof(Request) == 32, "a queued request's size");
+  // A queued request's arrival count: at most 2^32 requests apart from the next one's.
+  std::uint64_t full_seq(std::uint32_t seq) const {
+    return next_seq_ - static_cast<std::uint32_t>(static_cast<std::uint32_t>(next_seq_) - seq);
+  }
   // The next command a bank wants for one queue, kept up to date on every event of that bank.
   // Its earliest issue cycle is cached in queue_[q][bank].bound: issuing commands only raises
   // earliest times, so the bank needs no check while that bound is in the future (kNever:
@@ -209,7 +216,7 @@ class Controller {
   void close_bank(int bank);
   void recount_hits(int bank);
   void unlink(int q, int bank, int slot, int prev);
-  Cycle earliest(Command c, const Request& r) const { return timing_.earliest_own(c, r.rank, r.bg, r.bank); }
+  Cycle earliest(const Candidate& c) const { return timing_.earliest_own(c.cmd, c.rank, c.bg, c.bank); }
 
   // configuration (resolved at init)
   int channel_ = 0;
