@@ -301,8 +301,8 @@ inline void Controller::issue_column(int q, const Candidate& c, Cycle t) {
   Request& r = slots_[q][static_cast<std::size_t>(c.slot)];
   const auto b = static_cast<std::size_t>(r.bank);
   Command cmd = c.cmd;
-  const bool last_hit = queue_[q][b].hits == 1 && queue_[1 - q][b].hits == 0;
-  if (page_policy_ == PagePolicy::Closed && last_hit) {
+  // (the other queue's state of the bank is read only under a closed-page policy: a cache miss)
+  if (page_policy_ == PagePolicy::Closed && queue_[q][b].hits == 1 && queue_[1 - q][b].hits == 0) {
     cmd = q ? Command::WRA : Command::RDA;
   }
   timing_.issue(cmd, t, c.rank, c.bg, c.bank);
