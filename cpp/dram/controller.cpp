@@ -108,10 +108,9 @@ void Controller::enqueue(const BankAddress& a, bool is_write, std::uint64_t id, 
   r.arrival = static_cast<std::uint32_t>(now);
   r.row = a.row;
   r.column = a.column;
-  r.bank = a.bank;
   r.next = -1;
   r.own_act = r.own_pre = false;
-  const auto b = static_cast<std::size_t>(r.bank);
+  const auto b = static_cast<std::size_t>(a.bank);
   BankQueue& bq = queue_[q][b];
   if (bq.tail >= 0) {
     slots_[q][static_cast<std::size_t>(bq.tail)].next = slot;
@@ -131,7 +130,7 @@ void Controller::enqueue(const BankAddress& a, bool is_write, std::uint64_t id, 
   // first hit to the open row, or the first non-hit behind a streak at the cap.
   Cycle wake = kNever;
   if (count == 0 || (open >= 0 && (hit ? hits == 0 : (count == hits && streak_[b] >= row_hit_cap_)))) {
-    update_candidates(r.bank, q);
+    update_candidates(a.bank, q);
     if (q == (writing_ ? 1 : 0)) wake = std::max(now, bq.bound);
   }
   if (next_writing(count_total_[0], count_total_[1]) != writing_) wake = now;
@@ -299,7 +298,8 @@ void Controller::log_command(Cycle t, Command c, int rank, int bg, int bank, std
 
 inline void Controller::issue_column(int q, const Candidate& c, Cycle t) {
   Request& r = slots_[q][static_cast<std::size_t>(c.slot)];
-  const auto b = static_cast<std::size_t>(r.bank);
+  const int bank = c.bank;
+  const auto b = static_cast<std::size_t>(bank);
   Command cmd = c.cmd;
   // (the other queue's state of the bank is read only under a closed-page policy: a cache miss)
   if (page_policy_ == PagePolicy::Closed && queue_[q][b].hits == 1 && queue_[1 - q][b].hits == 0) {
@@ -327,7 +327,6 @@ inline void Controller::issue_column(int q, const Candidate& c, Cycle t) {
   if (sink_) sink_->push_back(Completion{r.id, done});
   --queue_[q][b].hits;
   ++streak_[b];
-  const int bank = r.bank;
   unlink(q, bank, c.slot, c.prev);
   if (cmd == Command::RDA || cmd == Command::WRA) {
     close_bank(bank);
@@ -339,7 +338,7 @@ inline void Controller::issue_column(int q, const Candidate& c, Cycle t) {
 
 inline void Controller::issue_row(int q, const Candidate& c, Cycle t) {
   Request& r = slots_[q][static_cast<std::size_t>(c.slot)];
-  const auto b = static_cast<std::size_t>(r.bank);
+  const auto b = static_cast<std::size_t>(c.bank);
   timing_.issue(c.cmd, t, c.rank, c.bg, c.bank);
   if (c.cmd == Command::ACT) {
     record(t, c.cmd, c.rank, c.bg, c.bank, r.row, -1);
@@ -347,10 +346,10 @@ inline void Controller::issue_row(int q, const Candidate& c, Cycle t) {
     ++open_count_[static_cast<std::size_t>(c.rank)];
     streak_[b] = 0;
     r.own_act = true;
-    recount_hits(r.bank);
+    recount_hits(c.bank);
   } else {  // PRE
     record(t, c.cmd, c.rank, c.bg, c.bank, -1, -1);
-    close_bank(r.bank);
+    close_bank(c.bank);
     r.own_pre = true;
   }
 }

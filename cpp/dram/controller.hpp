@@ -97,8 +97,7 @@ class Controller {
     std::uint32_t seq;      // low 32 bits of the channel's arrival count (full_seq: all of it)
     std::uint32_t arrival;  // low 32 bits of the arrival cycle (a latency is below 2^32 cycles)
     std::int32_t row, column;
-    int next;               // next slot in the bank's list, -1 at the tail
-    std::uint8_t bank;      // flat index (its bank group and rank: the bank's Candidate)
+    int next;               // next slot in the bank's list, -1 at the tail (its bank: the list's)
     bool own_act, own_pre;
   };
   static_assert(sizeof(Request) == 32, "a queued request's size");

@@ -271,7 +271,7 @@ void KernelExecutor::issue(Core& c, Picoseconds t) {
   // (pages are a power of two: shifts, not divisions, on the per-request path)
   const int page_shift = dev.mmu.page_shift();
   const std::uint64_t offset_mask = (std::uint64_t{1} << page_shift) - 1;
-  const Cycle mem_cycle = dev.mem_clock.cycle_at(t);  // the memory is brought up to it
+  const Cycle mem_cycle = dev.mem_clock.cycle_at(t);  // sync_memory(dev, t), divided once
   const auto core_index = static_cast<std::uint64_t>(&c - cores_.data());
   while (budget > 0 && c.inflight < npu.dma_max_inflight && c.fifo_head < c.fifo.size()) {
     const int id = c.fifo[c.fifo_head];
@@ -297,7 +297,7 @@ void KernelExecutor::issue(Core& c, Picoseconds t) {
     const std::uint64_t physical = c.cached_frame_base + (addr & offset_mask);
     const std::uint64_t req_id = (core_index << kJobBits) | static_cast<std::uint64_t>(id);
     if (c.cached_device == c.device) {
-      if (dev.memory.now() < mem_cycle) dev.memory.advance_to(mem_cycle);  // sync_memory(dev, t)
+      sync_memory_to(dev, mem_cycle);
       if (!dev.memory.try_enqueue(physical, j.store, req_id)) {
         c.dma_wake = t + dev.mem_clock.period_ps();  // queue full: retry next memory cycle
         return;

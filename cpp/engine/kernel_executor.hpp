@@ -144,8 +144,8 @@ class KernelExecutor {
   void start_compute(Core& c, Picoseconds t);
   void issue(Core& c, Picoseconds t);
   // Brings a device's memory up to time t (an idle memory is left behind until it is needed).
-  static void sync_memory(Device& dev, Picoseconds t) {
-    const Cycle c = dev.mem_clock.cycle_at(t);
+  static void sync_memory(Device& dev, Picoseconds t) { sync_memory_to(dev, dev.mem_clock.cycle_at(t)); }
+  static void sync_memory_to(Device& dev, Cycle c) {  // the same, at memory cycle c
     if (dev.memory.now() < c) dev.memory.advance_to(c);
   }
   void complete(Core& c, int job, Picoseconds t);

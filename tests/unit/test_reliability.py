@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from child_process import restore_sigint
 
 import h2m2
 from h2m2 import presets
@@ -28,13 +29,6 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def _sigint_handled() -> None:
-    """In the child before exec: SIGINT back to its default, so Python installs its handler. A
-    test run started in the background by a non-interactive shell inherits SIGINT ignored, and a
-    Python started with it ignored keeps ignoring it."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def interrupt_child(code: str) -> subprocess.CompletedProcess[str]:
     """Start `code`, wait for it to print READY, send SIGINT, return the finished process."""
     proc = subprocess.Popen(
@@ -43,7 +37,7 @@ def interrupt_child(code: str) -> subprocess.CompletedProcess[str]:
         stderr=subprocess.PIPE,
         text=True,
         env=child_env(),
-        preexec_fn=_sigint_handled,
+        preexec_fn=restore_sigint,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from child_process import restore_sigint
 
 import h2m2
 from h2m2.cli import main
@@ -466,13 +467,6 @@ def test_the_dataset_is_written_atomically(tmp_path: Path) -> None:
     assert not dead.exists() and live.exists()
 
 
-def _sigint_handled() -> None:
-    """In the child before exec: SIGINT back to its default, so Python installs its handler. A
-    test run started in the background by a non-interactive shell inherits SIGINT ignored, and a
-    Python started with it ignored keeps ignoring it."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _run_cli(spec: Path, out: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     src = str(Path(h2m2.__file__).resolve().parents[1])
@@ -483,7 +477,7 @@ def _run_cli(spec: Path, out: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group: the kill takes its workers too
-        preexec_fn=_sigint_handled,
+        preexec_fn=restore_sigint,
     )
 
 
