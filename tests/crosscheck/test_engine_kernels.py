@@ -244,7 +244,7 @@ def test_attention_time_is_linear_in_kv_length(device: str, record_property: Any
         "engine fidelity: with evenly spaced KV lengths the per-core streams of the 4 cores "
         "change their relative alignment and drift apart (in-order DMA per core, head-of-line "
         "blocking on a full channel queue), so DRAM row conflicts vary with the length: R^2 "
-        "0.994; see docs/fidelity.md"))),
+        "0.989; see docs/fidelity.md"))),
     "lpddr",  # R^2 0.990 before the DMA stagger (cores in lockstep met in the same banks)
 ])
 def test_attention_time_is_linear_in_kv_length_evenly_spaced(device: str) -> None:
@@ -309,7 +309,8 @@ def test_dma_stagger_must_be_a_bool() -> None:
 
 _SPREAD = ("engine fidelity: the cores' finishing times drift apart over a kernel (2.0 us spread "
            "in cycle on this 23.5 us kernel) and every core skips the same number of tiles, so "
-           "`sampled` keeps only the spread of the simulated tiles")
+           "`sampled` keeps only the spread of the simulated tiles; the same kernel 7, 14 and 15 "
+           "MiB further on is +0.99%, -1.75%, -1.27% off (test_sampled_error_over_placements)")
 
 
 def _lin(m: int, k: int, n: int) -> Kernel:
@@ -407,6 +408,43 @@ def test_sampled_within_2_percent_of_cycle(
     print(f"sampled vs cycle {device} {kernel.shape_key()}: {err:+.2%} "
           f"(simulated {rs.simulated_fraction:.0%}, wall {wall_s:.2f} s vs {wall_c:.2f} s)")
     assert abs(err) < 0.02
+
+
+# The same memory-bound kernels with their stream moved by 7, 14 and 15 MiB: other DRAM rows
+# and ranks meet, and the cycle result moves by up to 4% (copy-hbm: 46.4 / 48.4 us; LPDDR
+# attention g8: 134.9 / 138.0 us). `sampled` sees the placement in the tiles it simulates but not
+# what only develops later: the cores' streams drift from their staggered start into conflicting
+# alignments (LPDDR attention g8: 535 GB/s for the first 60 us, ~495 after) and their finish
+# spread grows. This is the noise floor the 2% rows above sit in (docs/fidelity.md, "Placement
+# noise"); measured: mean -0.82%, max |error| 4.17%, 8 of 21 beyond 2%.
+PLACEMENT_ROWS = ("attn-hbm-b32h4g1-2048", "attn-lpddr-b32h4g1-2048", "attn-lpddr-b32h4g8-2048",
+                  "copy-hbm-64Mi", "copy-lpddr-64Mi", "mv-hbm-1x4096x16384",
+                  "mv-lpddr-1x4096x16384")
+PLACEMENT_MIB = (7, 14, 15)
+
+
+@pytest.mark.slow
+def test_sampled_error_over_placements(report: dict[str, Any], record_property: Any) -> None:
+    cases = {p.id: p.values for p in SAMPLED_CASES}
+    errors = {}
+    for cid in PLACEMENT_ROWS:
+        device, kernel = cases[cid]
+        for mib in PLACEMENT_MIB:
+            moved = dataclasses.replace(kernel, stream_base=kernel.stream_base + mib * MiB)
+            rc, _ = run_kernel(DEVICES[device], moved, "cycle")
+            rs, _ = run_kernel(DEVICES[device], moved, "sampled")
+            assert rs.extrapolated and rs.simulated_fraction < 1.0
+            assert (rs.load_bytes, rs.store_bytes) == (rc.load_bytes, rc.store_bytes)
+            errors[f"{device}:{cid}+{mib}MiB"] = rs.time_ns / rc.time_ns - 1
+    report["sampled_over_placements"] = errors
+    e = np.array(list(errors.values()))
+    record_property("placement_errors", {"mean": float(e.mean()), "sd": float(e.std(ddof=1)),
+                                         "max_abs": float(np.abs(e).max())})
+    print("sampled vs cycle over placements: " +
+          ", ".join(f"{k.split(':')[1]} {v:+.2%}" for k, v in errors.items()) +
+          f"; mean {e.mean():+.2%}, sd {e.std(ddof=1):.2%}, max |error| {np.abs(e).max():.2%}")
+    assert np.abs(e).max() < 0.05
+    assert abs(e.mean()) < 0.015
 
 
 @pytest.mark.parametrize(("device", "kernel"), [
