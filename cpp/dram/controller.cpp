@@ -55,9 +55,9 @@ void Controller::init(const DramConfig& cfg, int channel, CommandLog* log,
     queue_[q].assign(nb, BankQueue{});
     for (int b = 0; b < banks_; ++b) {
       Candidate& c = queue_[q][static_cast<std::size_t>(b)].cand;
-      c.bank = b;
-      c.bg = b / banks_per_group_;
-      c.rank = b / banks_per_rank_;
+      c.bank = static_cast<std::uint8_t>(b);
+      c.bg = static_cast<std::uint8_t>(b / banks_per_group_);
+      c.rank = static_cast<std::uint8_t>(b / banks_per_rank_);
     }
     for (std::uint64_t& m : class_mask_[q]) m = 0;
     cand_key_[q].assign(64, ~std::uint64_t{0});  // 64: pick() reads key[63] for an empty set
@@ -115,14 +115,14 @@ void Controller::enqueue(const BankAddress& a, bool is_write, std::uint64_t id, 
   if (bq.tail >= 0) {
     slots_[q][static_cast<std::size_t>(bq.tail)].next = slot;
   } else {
-    bq.head = slot;
+    bq.head = static_cast<Slot>(slot);
   }
-  bq.tail = slot;
+  bq.tail = static_cast<Slot>(slot);
   const int count = bq.count++;
   const int hits = bq.hits;
   const std::int32_t open = open_row_[b];
   const bool hit = open == r.row;
-  bq.hits += hit;
+  bq.hits = static_cast<Slot>(bq.hits + hit);
   ++count_total_[q];
   // Wake the channel only if the request may change what issues before the next event: a
   // change of the write-drain mode, or a new candidate of the served queue that is legal
@@ -144,9 +144,9 @@ inline void Controller::unlink(int q, int bank, int slot, int prev) {
   if (prev >= 0) {
     slots_[q][static_cast<std::size_t>(prev)].next = nxt;
   } else {
-    bq.head = nxt;
+    bq.head = static_cast<Slot>(nxt);
   }
-  if (bq.tail == slot) bq.tail = prev;
+  if (bq.tail == slot) bq.tail = static_cast<Slot>(prev);
   --bq.count;
   --count_total_[q];
   free_[q][static_cast<std::size_t>(free_count_[q]++)] = slot;
@@ -177,7 +177,7 @@ void Controller::recount_hits(int bank) {
         other_prev = prev;
       }
     }
-    bq.hits = n;
+    bq.hits = static_cast<Slot>(n);
     if (blocked_[b] || streak_[b] >= row_hit_cap_) {
       update_candidate(q, bank);
     } else if (n > 0) {
@@ -246,8 +246,8 @@ inline void Controller::set_candidate(int q, int bank, int slot, int prev, Comma
     if (c.slot >= 0) class_mask_[q][class_of(c.cmd)] &= ~bit;
     class_mask_[q][class_of(cmd)] |= bit;
   }
-  c.slot = slot;
-  c.prev = prev;
+  c.slot = static_cast<Slot>(slot);
+  c.prev = static_cast<Slot>(prev);
   c.cmd = cmd;
   cand_key_[q][b] = full_seq(slots_[q][static_cast<std::size_t>(slot)].seq) << 6 | b;
   set_bound(q, bank, timing_.earliest_own(cmd, c.rank, c.bg, c.bank));

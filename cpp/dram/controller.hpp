@@ -109,11 +109,14 @@ class Controller {
   // Its earliest issue cycle is cached in queue_[q][bank].bound: issuing commands only raises
   // earliest times, so the bank needs no check while that bound is in the future (kNever:
   // nothing to do, because the bank has no request or waits for a refresh).
+  // Slot indices are 16-bit (queues hold at most 32767 requests, DramConfig::validate): a
+  // BankQueue is then 24 bytes, and the 192 pseudo-channels' read queues fit the host's L2 better.
+  using Slot = std::int16_t;
   struct Candidate {
-    int slot = -1;  // -1: none
-    int prev = -1;  // slot before it in the bank list (-1: it is the head)
+    Slot slot = -1;  // -1: none
+    Slot prev = -1;  // slot before it in the bank list (-1: it is the head)
     Command cmd = Command::ACT;
-    std::int32_t rank = 0, bg = 0, bank = 0;  // flat indices of the bank (fixed at init)
+    std::uint8_t rank = 0, bg = 0, bank = 0;  // flat indices of the bank (fixed at init)
   };
   // Candidates are grouped by command class: column commands, PREs, and the ACTs of each rank
   // (masks below). A class shares a gate (the data bus, the PRE-to-PRE rule, a rank's
@@ -239,11 +242,12 @@ class Controller {
   // Per queue and bank, kept together since every event of the bank touches them: its FIFO list
   // of requests, how many of them hit the open row, and its candidate with the cached bound.
   struct BankQueue {
-    int head = -1, tail = -1;  // slots; -1: empty
-    int count = 0, hits = 0;
+    Slot head = -1, tail = -1;  // -1: empty
+    Slot count = 0, hits = 0;
     Candidate cand;
     Cycle bound = kNever;  // lower bound of the candidate's issue cycle (kNever: no candidate)
   };
+  static_assert(sizeof(BankQueue) == 24, "a bank's queue state");
   std::vector<BankQueue> queue_[2];
   // Per bank: the candidate's age key, seq << 6 | bank (all ones: none). Keys are unique, so the
   // oldest of a set of banks is a plain minimum, and its low bits name the bank.

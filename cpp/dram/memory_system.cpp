@@ -156,6 +156,7 @@ void DramConfig::validate() const {
   if (refresh == RefreshMode::AllBank && nREFI <= 0) fail("nREFI must be positive");
   if (refresh == RefreshMode::PerBank && nREFIpb <= 0) fail("nREFIpb must be positive");
   if (read_queue <= 0 || write_queue <= 0) fail("queue sizes must be positive");
+  if (read_queue > 32767 || write_queue > 32767) fail("queue sizes must be at most 32767 (16-bit slots)");
   if (write_low_watermark < 0 || write_high_watermark > write_queue ||
       write_low_watermark >= write_high_watermark)
     fail("write watermarks must satisfy 0 <= low < high <= write_queue");

@@ -113,6 +113,8 @@ def test_device_of_the_wrong_type_is_a_type_error() -> None:
         ({"write_queue": -4}, "write_queue=-4 must be a positive integer"),
         ({"row_hit_cap": 0}, "row_hit_cap=0 must be a positive integer"),
         ({"read_queue": 8.5}, "read_queue=8.5 must be a positive integer"),
+        ({"read_queue": 32768}, "read_queue=32768 exceeds 32767 slots"),
+        ({"write_queue": 1 << 20, "write_high_watermark": 48}, "write_queue=1048576 exceeds 32767"),
     ],
 )
 def test_bad_controller_settings_name_the_field(kwargs: dict[str, object], message: str) -> None:

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["ControllerSpec", "DramStats", "MemorySpec", "MemorySystem"]
 
 
+MAX_QUEUE = 32767  # request slots per queue: cpp/dram/controller.hpp keeps 16-bit slot indices
+
+
 @dataclass(frozen=True)
 class ControllerSpec:
     """Memory-controller parameters of every channel.
@@ -33,7 +36,8 @@ class ControllerSpec:
     Parameters
     ----------
     read_queue, write_queue
-        Request slots per channel (default 64 each).
+        Request slots per channel (default 64 each; at most 32767: the controller keeps 16-bit
+        slot indices).
     write_high_watermark, write_low_watermark
         Start draining writes at ``high`` queued writes, return to reads at ``low``
         (defaults 48 / 16).
@@ -62,6 +66,11 @@ class ControllerSpec:
             v = getattr(self, name)
             if not isinstance(v, int) or v <= 0:
                 raise ValueError(f"ControllerSpec: {name}={v!r} must be a positive integer")
+        for name in ("read_queue", "write_queue"):
+            if getattr(self, name) > MAX_QUEUE:
+                raise ValueError(
+                    f"ControllerSpec: {name}={getattr(self, name)} exceeds {MAX_QUEUE} slots"
+                )
         if not (0 <= self.write_low_watermark < self.write_high_watermark <= self.write_queue):
             raise ValueError(
                 f"ControllerSpec: write watermarks low={self.write_low_watermark}, "
