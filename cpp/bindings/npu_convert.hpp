@@ -79,6 +79,12 @@ inline npu::NpuConfig npu_config_from_dict(const pybind11::dict& d) {
     else if (key == "dma_max_inflight") get(c.dma_max_inflight);
     else if (key == "dma_issue_per_cycle") get(c.dma_issue_per_cycle);
     else if (key == "dma_stagger") get(c.dma_stagger);
+    else if (key == "dma_arbitration") {
+      const auto mode = cast_field<std::string>(v, "npu", key);
+      if (mode == "least_progress") c.dma_arbitration = npu::DmaArbitration::LeastProgress;
+      else if (mode == "round_robin") c.dma_arbitration = npu::DmaArbitration::RoundRobin;
+      else throw std::invalid_argument("npu: dma_arbitration='" + mode + "' must be 'least_progress' or 'round_robin'");
+    }
     else if (key == "tile_target_bytes") get(c.tile_target_bytes);
     else throw std::invalid_argument("npu: unknown NpuConfig field '" + key + "'");
   }

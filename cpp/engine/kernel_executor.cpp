@@ -652,7 +652,9 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
   if (cores_.size() >= (std::size_t{1} << (63 - kJobBits))) throw std::invalid_argument("h2m2: too many cores");
   device_cores_.assign(devices_.size(), {});
   rotation_.assign(devices_.size(), 0);
+  issue_order_.assign(devices_.size(), {});
   for (std::size_t i = 0; i < cores_.size(); ++i) device_cores_[static_cast<std::size_t>(cores_[i].device)].push_back(i);
+  for (std::size_t d = 0; d < devices_.size(); ++d) issue_order_[d].resize(device_cores_[d].size());
   if (opts_.sample) {
     // placement classes: a task is mixed when its tiles (over all its cores) are not all of one
     std::vector<const Placement*> first(tasks.size(), nullptr);
@@ -803,12 +805,23 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
       dispatch(best);
     }
     // The DMA engines of a device share its memory's queues; which core goes first rotates
-    // (round-robin arbitration, per device, so another device's events do not change it).
+    // (round-robin arbitration, per device, so another device's events do not change it), and
+    // under LeastProgress the cores that have computed fewer tiles go before the others.
     for (std::size_t d = 0; d < devices_.size(); ++d) {
       const auto& ids = device_cores_[d];
+      auto& order = issue_order_[d];
+      for (std::size_t k = 0; k < ids.size(); ++k) order[k] = ids[(k + rotation_[d]) % ids.size()];
+      if (devices_[d]->config.npu.dma_arbitration == npu::DmaArbitration::LeastProgress) {
+        // a stable insertion sort: a chip has a handful of cores
+        for (std::size_t k = 1; k < order.size(); ++k) {
+          for (std::size_t m = k; m > 0 && cores_[order[m]].computed < cores_[order[m - 1]].computed; --m) {
+            std::swap(order[m], order[m - 1]);
+          }
+        }
+      }
       bool any = false;
-      for (std::size_t k = 0; k < ids.size(); ++k) {
-        Core& c = cores_[ids[(k + rotation_[d]) % ids.size()]];
+      for (const std::size_t i : order) {
+        Core& c = cores_[i];
         if (!c.done && c.dma_wake <= now) {
           issue(c, now);
           any = true;

@@ -193,6 +193,7 @@ class KernelExecutor {
   std::vector<std::size_t> cores_per_task_;
   std::vector<std::vector<std::size_t>> device_cores_;  // core indices per device
   std::vector<std::size_t> rotation_;                   // per device: DMA arbitration start
+  std::vector<std::vector<std::size_t>> issue_order_;   // per device: this instant's DMA order
   // Per task: tiles not all of one placement class; time of the last class change (a core
   // starting a tile of another class, or a core finishing); a skip may still happen (one per
   // stretch between such changes; a task of one class skips at most once).

@@ -19,6 +19,11 @@ enum class VectorOp : std::uint8_t {
 };
 inline constexpr int kVectorOps = static_cast<int>(VectorOp::kCount);
 
+// Which core's DMA engine goes first when several may issue in the same instant (they share the
+// memory's queues): in turn, or the one that has computed the fewest tiles of its kernel (turn
+// order among equals), which holds the cores of a kernel together (docs/assumptions.md).
+enum class DmaArbitration : std::uint8_t { RoundRobin, LeastProgress };
+
 // Which unit a kernel's inner loop runs on.
 enum class Unit : std::uint8_t { MatrixMatrix, MatrixVector, Vector, kCount };
 
@@ -49,6 +54,7 @@ struct NpuConfig {
   // Core c of C starts each single-stream load tile c/C of the way in and wraps around, so cores
   // in lockstep on identical tiles do not meet in the same banks (docs/assumptions.md).
   bool dma_stagger = true;
+  DmaArbitration dma_arbitration = DmaArbitration::LeastProgress;
   void validate() const;                // throws std::invalid_argument naming the field
 };
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from h2m2.dram.memory_system import MemorySpec
 
@@ -82,6 +82,11 @@ class NpuSpec:
         Core c of C starts each load tile that is one contiguous stream c/C of the way in and
         wraps around (OPEN; default True): cores working in lockstep on identical tiles then do
         not meet in the same DRAM banks at different rows (docs/assumptions.md).
+    dma_arbitration
+        Which core's DMA engine issues first when several can (they share the memory's queues):
+        ``"least_progress"`` (default; OPEN), the cores that have computed the fewest tiles of
+        their kernel first and in turn among equals, which holds a kernel's cores together; or
+        ``"round_robin"``, in turn, under which they drift apart (docs/assumptions.md).
 
     Example
     -------
@@ -105,16 +110,22 @@ class NpuSpec:
     dma_max_inflight: int = 4096
     dma_issue_per_cycle: int = 64
     dma_stagger: bool = True
+    dma_arbitration: Literal["least_progress", "round_robin"] = "least_progress"
 
     def __post_init__(self) -> None:
         if not isinstance(self.dma_stagger, bool):
             raise ValueError(f"NpuSpec: dma_stagger={self.dma_stagger!r} must be True or False")
+        if self.dma_arbitration not in ("least_progress", "round_robin"):
+            raise ValueError(
+                f"NpuSpec: dma_arbitration={self.dma_arbitration!r} must be 'least_progress' or "
+                "'round_robin'"
+            )
         _positive(
             "NpuSpec",
             **{
                 f.name: getattr(self, f.name)
                 for f in dataclasses.fields(self)
-                if f.name != "dma_stagger"
+                if f.name not in ("dma_stagger", "dma_arbitration")
             },
         )
         if round(1e6 / self.clock_MHz) <= 0:
