@@ -806,17 +806,19 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
     }
     // The DMA engines of a device share its memory's queues; which core goes first rotates
     // (round-robin arbitration, per device, so another device's events do not change it), and
-    // under LeastProgress the cores that have computed fewer tiles go before the others.
+    // under LeastProgress the cores that have computed a smaller share of their tiles go before
+    // the others (a share, so that cores with fewer tiles, or another kernel's, compare fairly).
     for (std::size_t d = 0; d < devices_.size(); ++d) {
       const auto& ids = device_cores_[d];
       auto& order = issue_order_[d];
       for (std::size_t k = 0; k < ids.size(); ++k) order[k] = ids[(k + rotation_[d]) % ids.size()];
       if (devices_[d]->config.npu.dma_arbitration == npu::DmaArbitration::LeastProgress) {
+        auto behind = [&](std::size_t a, std::size_t b) {  // computed_a / tiles_a < computed_b / tiles_b
+          return cores_[a].computed * cores_[b].tiles < cores_[b].computed * cores_[a].tiles;
+        };
         // a stable insertion sort: a chip has a handful of cores
         for (std::size_t k = 1; k < order.size(); ++k) {
-          for (std::size_t m = k; m > 0 && cores_[order[m]].computed < cores_[order[m - 1]].computed; --m) {
-            std::swap(order[m], order[m - 1]);
-          }
+          for (std::size_t m = k; m > 0 && behind(order[m], order[m - 1]); --m) std::swap(order[m], order[m - 1]);
         }
       }
       bool any = false;

@@ -20,7 +20,7 @@ enum class VectorOp : std::uint8_t {
 inline constexpr int kVectorOps = static_cast<int>(VectorOp::kCount);
 
 // Which core's DMA engine goes first when several may issue in the same instant (they share the
-// memory's queues): in turn, or the one that has computed the fewest tiles of its kernel (turn
+// memory's queues): in turn, or the one that has computed the smallest share of its tiles (turn
 // order among equals), which holds the cores of a kernel together (docs/assumptions.md).
 enum class DmaArbitration : std::uint8_t { RoundRobin, LeastProgress };
 

@@ -84,8 +84,8 @@ class NpuSpec:
         not meet in the same DRAM banks at different rows (docs/assumptions.md).
     dma_arbitration
         Which core's DMA engine issues first when several can (they share the memory's queues):
-        ``"least_progress"`` (default; OPEN), the cores that have computed the fewest tiles of
-        their kernel first and in turn among equals, which holds a kernel's cores together; or
+        ``"least_progress"`` (default; OPEN), the cores that have computed the smallest share of
+        their tiles first and in turn among equals, which holds a kernel's cores together; or
         ``"round_robin"``, in turn, under which they drift apart (docs/assumptions.md).
 
     Example

@@ -328,7 +328,8 @@ def core_ends_ns(dev: AcceleratorSpec, kernel: Kernel, tmp_path: Path) -> list[f
 def test_least_progress_arbitration_holds_the_cores_together(tmp_path: Path) -> None:
     # HBM attention, 16 tiles of two (batch, head) pairs per core. Served in turn, the cores'
     # DMA engines drift apart (in-order streams, full channel queues) and the last core ends
-    # 4.5% after the mean; with the cores that computed fewer tiles first, within 1%.
+    # 4.5% after the mean; with the cores that computed a smaller share of their tiles first,
+    # within 1%.
     kernel = Kernel("attn", 0, "attention", batch=32, kv_heads=4, group=1, head_dim=128,
                     kv_len=2048)
     in_turn = dataclasses.replace(HBM, npu=NpuSpec(dma_arbitration="round_robin"))
