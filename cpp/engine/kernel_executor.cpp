@@ -11,6 +11,13 @@ namespace h2m2::engine {
 namespace {
 constexpr std::uint64_t kRemoteBit = std::uint64_t{1} << 63;
 constexpr int kJobBits = 20;  // request id = core << kJobBits | job
+constexpr std::uint64_t job_key(std::uint64_t core, int job) {
+  return core << kJobBits | static_cast<std::uint64_t>(job);
+}
+constexpr std::size_t key_core(std::uint64_t key) { return static_cast<std::size_t>(key >> kJobBits); }
+constexpr int key_job(std::uint64_t key) {
+  return static_cast<int>(key & ((std::uint64_t{1} << kJobBits) - 1));
+}
 }  // namespace
 
 // One DMA job: the loads (or the stores) of one tile, walked request by request.
@@ -217,7 +224,7 @@ void KernelExecutor::start_compute(Core& c, Picoseconds t) {
 void KernelExecutor::loads_back(Core& c, int id, Picoseconds t) {
   Job& j = c.jobs[static_cast<std::size_t>(id)];
   if (j.back_at > t) {  // elided: the rest of its loads are still streaming
-    heap_.push_back(Event{j.back_at, 2, static_cast<std::uint64_t>(&c - cores_.data()) << kJobBits | static_cast<std::uint64_t>(id)});
+    heap_.push_back(Event{j.back_at, 2, job_key(static_cast<std::uint64_t>(&c - cores_.data()), id)});
     std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
     return;
   }
@@ -249,9 +256,8 @@ void KernelExecutor::complete(Core& c, int id, Picoseconds t) {
 }
 
 void KernelExecutor::request_done(std::uint64_t id, Picoseconds t) {
-  const auto core = static_cast<std::size_t>(id >> kJobBits);
-  const int job = static_cast<int>(id & ((std::uint64_t{1} << kJobBits) - 1));
-  Core& c = cores_[core];
+  const int job = key_job(id);
+  Core& c = cores_[key_core(id)];
   --c.inflight;
   ++c.requests_done;
   if (c.dma_wake > t) c.dma_wake = t;  // a freed slot may let the DMA go on
@@ -295,7 +301,7 @@ void KernelExecutor::issue(Core& c, Picoseconds t) {
       return;
     }
     const std::uint64_t physical = c.cached_frame_base + (addr & offset_mask);
-    const std::uint64_t req_id = (core_index << kJobBits) | static_cast<std::uint64_t>(id);
+    const std::uint64_t req_id = job_key(core_index, id);
     if (c.cached_device == c.device) {
       sync_memory_to(dev, mem_cycle);
       if (!dev.memory.try_enqueue(physical, j.store, req_id)) {
@@ -416,7 +422,7 @@ void KernelExecutor::on_delivered(std::uint64_t transfer, Picoseconds t) {
     return;
   }
   // stage 2: data back at the requester
-  const std::uint64_t id = (static_cast<std::uint64_t>(rm.core) << kJobBits) | static_cast<std::uint64_t>(rm.job);
+  const std::uint64_t id = job_key(static_cast<std::uint64_t>(rm.core), rm.job);
   free_remotes_.push_back(r);
   request_done(id, t);
 }
@@ -438,14 +444,13 @@ void KernelExecutor::dispatch(const Event& e) {
   if (e.kind == 1) {
     on_compute_done(cores_[static_cast<std::size_t>(e.a)], e.time);
   } else if (e.kind == 2) {
-    loads_back(cores_[static_cast<std::size_t>(e.a >> kJobBits)],
-               static_cast<int>(e.a & ((std::uint64_t{1} << kJobBits) - 1)), e.time);
+    loads_back(cores_[key_core(e.a)], key_job(e.a), e.time);
   } else if (e.a & kRemoteBit) {
     // remote memory access done: send the data (read) or nothing more (write) back
     const int r = static_cast<int>(e.a & ~kRemoteBit);
     Remote& rm = remotes_[static_cast<std::size_t>(r)];
     if (rm.is_write) {
-      const std::uint64_t id = (static_cast<std::uint64_t>(rm.core) << kJobBits) | static_cast<std::uint64_t>(rm.job);
+      const std::uint64_t id = job_key(static_cast<std::uint64_t>(rm.core), rm.job);
       free_remotes_.push_back(r);
       request_done(id, e.time);
     } else {
