@@ -50,6 +50,10 @@ py::dict plan_to_dict(const npu::TilePlan& p) {
     cd["prologue_cycles"] = core.prologue_cycles;
     cd["groups"] = groups;
     cd["epilogue_cycles"] = core.epilogue_cycles;
+    cd["load_base"] = core.load_base;
+    cd["load_bytes"] = core.load_bytes;
+    cd["store_base"] = core.store_base;
+    cd["store_bytes"] = core.store_bytes;
     cores.append(cd);
   }
   py::dict d;

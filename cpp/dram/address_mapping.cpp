@@ -36,6 +36,7 @@ void AddressMapping::init(const DramConfig& cfg) {
     seen[static_cast<std::size_t>(id)] = true;
     const std::uint64_t size = sizes[static_cast<std::size_t>(id)];
     const int bits = log2_exact(size);
+    if (id == 4) row_period_bytes_ = capacity_bytes_;
     capacity_bytes_ *= size;
     if (id == 0) {
       channel_shift_ = shift;

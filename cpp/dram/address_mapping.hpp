@@ -28,6 +28,9 @@ class AddressMapping {
  public:
   void init(const DramConfig& cfg);
   std::uint64_t capacity_bytes() const { return capacity_bytes_; }
+  // Bytes spanned by the fields below the row field: addresses this far apart differ only in
+  // the row (before XOR hashing), i.e. hit the same banks in different rows.
+  std::uint64_t row_period_bytes() const { return row_period_bytes_; }
 
   // The channel field of decode(addr) alone.
   int channel_of(std::uint64_t addr) const {
@@ -85,6 +88,7 @@ class AddressMapping {
   int bank_bits_ = 0;
   std::uint64_t bank_mask_ = 0, bg_mask_ = 0;
   std::uint64_t capacity_bytes_ = 0;
+  std::uint64_t row_period_bytes_ = 0;
 };
 
 }  // namespace h2m2::dram

@@ -35,6 +35,7 @@ class MemorySystem {
 
   const DramConfig& config() const { return cfg_; }
   std::uint64_t capacity_bytes() const { return mapping_.capacity_bytes(); }
+  std::uint64_t row_period_bytes() const { return mapping_.row_period_bytes(); }
   Cycle now() const { return now_; }
   int channels() const { return static_cast<int>(channels_.size()); }
   DecodedAddress decode(std::uint64_t addr) const { return mapping_.decode(addr); }

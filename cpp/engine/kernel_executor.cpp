@@ -20,6 +20,11 @@ constexpr int key_job(std::uint64_t key) {
 }
 }  // namespace
 
+// [base, end) of logical addresses (CoreProgram::load_base / store_base); empty by default.
+struct Region {
+  std::uint64_t base = 0, end = 0;
+};
+
 // One DMA job: the loads (or the stores) of one tile, walked request by request.
 struct KernelExecutor::Job {
   std::int64_t tile = 0;
@@ -31,18 +36,11 @@ struct KernelExecutor::Job {
   std::size_t pattern = 0;
   std::int64_t row = 0;
   std::int64_t offset = 0;
-  std::int64_t rot = 0;  // the stream starts `rot` bytes in and wraps (NpuConfig::dma_stagger)
+  std::int64_t rot = 0;  // the pattern's stream starts `rot` bytes in and wraps (tile stagger)
   bool issued_all = false;
   std::int64_t outstanding = 0;
   std::int64_t issued = 0;
   Picoseconds back_at = 0;  // loads elided by the compute-bound shortcut: back no earlier
-
-  // logical address of the next request of pattern p (the current one)
-  std::uint64_t address(const npu::StreamPattern& p) const {
-    std::int64_t off = offset + rot;
-    if (off >= p.row_bytes) off -= p.row_bytes;
-    return p.base + static_cast<std::uint64_t>(p.tile_offset(tile_in_group) + row * p.row_stride + off);
-  }
 };
 
 struct KernelExecutor::Core {
@@ -81,7 +79,14 @@ struct KernelExecutor::Core {
   std::uint64_t cached_frame_base = 0;
   Picoseconds translation_ready = 0;
   std::int64_t tx_bytes = 32;
-  int stagger = 0;  // NpuConfig::dma_stagger: this core's index among the task's cores, else 0
+  // NpuConfig::dma_stagger, one of two ways (docs/assumptions.md):
+  // - region stagger: loads (and stores of a declared region) start region_rot bytes into the
+  //   core's region, whole row periods long, and wrap around;
+  // - tile stagger (any other region): each single-stream load pattern starts stagger/stagger_of
+  //   of the way in and wraps around.
+  Region load_region, store_region;
+  std::uint64_t region_rot = 0;
+  int stagger = 0;  // this core's index among the task's cores; 0: no tile stagger
   int stagger_of = 1;
   // sampling
   std::uint64_t requests_total = 0;
@@ -121,13 +126,34 @@ std::size_t load_slot(const C& c, std::int64_t tile) {
   return static_cast<std::size_t>(seq % static_cast<std::int64_t>(c.load_done.size()));
 }
 
-// Where a load job's stream starts in pattern p: core c of C starts c/C of the way into a
-// single-stream pattern (whole transactions); multi-row patterns (Linear tiles, whose cores read
-// the same W rows side by side) and stores start at the beginning.
+// Tile stagger: where a load job's stream starts in pattern p: core c of C starts c/C of the way
+// into a single-stream pattern (whole transactions); multi-row patterns (Linear tiles, whose
+// cores read the same W rows side by side) and stores start at the beginning.
 template <typename C>
 std::int64_t stream_rotation(const C& c, const npu::StreamPattern& p) {
   if (c.stagger == 0 || p.rows != 1) return 0;
   return p.row_bytes * c.stagger / c.stagger_of / c.tx_bytes * c.tx_bytes;
+}
+
+// Region stagger: a planned address of a load (store) region_rot bytes on, wrapping around the
+// core's load (store) region, so every byte of it is still moved once. Addresses outside the
+// region (stores without one) stay.
+template <typename C>
+std::uint64_t staggered(const C& c, std::uint64_t a, bool store) {
+  const Region& r = store ? c.store_region : c.load_region;
+  if (c.region_rot == 0 || a < r.base || a >= r.end) return a;
+  a += c.region_rot;
+  return a >= r.end ? a - (r.end - r.base) : a;
+}
+
+// Logical address of job j's next request in pattern p (the current one).
+template <typename C, typename J>
+std::uint64_t request_address(const C& c, const J& j, const npu::StreamPattern& p) {
+  std::int64_t off = j.offset + j.rot;
+  if (off >= p.row_bytes) off -= p.row_bytes;
+  return staggered(
+      c, p.base + static_cast<std::uint64_t>(p.tile_offset(j.tile_in_group) + j.row * p.row_stride + off),
+      j.store);
 }
 }  // namespace
 
@@ -287,7 +313,7 @@ void KernelExecutor::issue(Core& c, Picoseconds t) {
       placement_event(c.task, t, true);
     }
     const npu::StreamPattern& p = (*j.patterns)[j.pattern];
-    const std::uint64_t addr = j.address(p);
+    const std::uint64_t addr = request_address(c, j, p);
     const std::uint64_t page = addr >> page_shift;
     if (page != c.cached_page) {
       const npu::Translation tr = dev.mmu.translate(addr, t);
@@ -560,16 +586,26 @@ void KernelExecutor::classify_tiles(Core& c) const {
   // Bytes of each tile not on the core's own device, page by page from the chip's page table.
   const npu::Mmu& mmu = devices_[static_cast<std::size_t>(c.device)]->mmu;
   const std::uint64_t page = mmu.page_bytes();
-  auto remote = [&](const std::vector<npu::StreamPattern>& pats, std::int64_t i) {
+  auto remote_in = [&](std::uint64_t a, std::uint64_t end) {
+    std::int64_t bytes = 0;
+    while (a < end) {
+      const std::uint64_t next = std::min(end, (a / page + 1) * page);
+      if (mmu.device_of(a) != c.device) bytes += static_cast<std::int64_t>(next - a);
+      a = next;
+    }
+    return bytes;
+  };
+  auto remote = [&](const std::vector<npu::StreamPattern>& pats, std::int64_t i, bool store) {
+    const Region& reg = store ? c.store_region : c.load_region;
     std::int64_t bytes = 0;
     for (const npu::StreamPattern& p : pats) {
       for (std::int64_t r = 0; r < p.rows; ++r) {
-        std::uint64_t a = p.base + static_cast<std::uint64_t>(p.tile_offset(i) + r * p.row_stride);
+        const std::uint64_t a = staggered(c, p.base + static_cast<std::uint64_t>(p.tile_offset(i) + r * p.row_stride), store);
         const std::uint64_t end = a + static_cast<std::uint64_t>(p.row_bytes);
-        while (a < end) {
-          const std::uint64_t next = std::min(end, (a / page + 1) * page);
-          if (mmu.device_of(a) != c.device) bytes += static_cast<std::int64_t>(next - a);
-          a = next;
+        if (end > reg.end && a < reg.end) {  // the region stagger wraps this run around
+          bytes += remote_in(a, reg.end) + remote_in(reg.base, reg.base + (end - reg.end));
+        } else {
+          bytes += remote_in(a, end);
         }
       }
     }
@@ -578,7 +614,9 @@ void KernelExecutor::classify_tiles(Core& c) const {
   c.tile_class.clear();
   c.tile_class.reserve(static_cast<std::size_t>(c.tiles));
   for (const npu::TileGroup& g : c.program->groups) {
-    for (std::int64_t i = 0; i < g.count; ++i) c.tile_class.push_back(Placement{remote(g.loads, i), remote(g.stores, i)});
+    for (std::int64_t i = 0; i < g.count; ++i) {
+      c.tile_class.push_back(Placement{remote(g.loads, i, false), remote(g.stores, i, true)});
+    }
   }
 }
 
@@ -648,8 +686,23 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
       c.prologue_end = dev.npu_clock.to_ps(c.program->prologue_cycles);
       c.tx_bytes = dev.config.dram.transaction_bytes;
       if (dev.config.npu.dma_stagger) {
-        c.stagger = c.core;
-        c.stagger_of = static_cast<int>(task.plan->cores.size());
+        const auto region = static_cast<std::uint64_t>(c.program->load_bytes);
+        const std::uint64_t period = dev.memory.row_period_bytes();
+        if (region > 0 && region % period == 0) {
+          // Whole row periods: start at index/cores of the period, measured on the physical
+          // address, so cores streaming in lockstep meet in different banks however far apart
+          // their regions lie; the wrap, a whole number of periods back, keeps the phase.
+          c.load_region = Region{c.program->load_base, c.program->load_base + region};
+          c.store_region = Region{c.program->store_base,
+                                  c.program->store_base + static_cast<std::uint64_t>(c.program->store_bytes)};
+          const std::uint64_t target = period / task.plan->cores.size() * ci;
+          const std::uint64_t phase = dev.mmu.physical_of(c.load_region.base) % period;
+          c.region_rot = (target + period - phase) % period / static_cast<std::uint64_t>(c.tx_bytes) *
+                         static_cast<std::uint64_t>(c.tx_bytes);
+        } else {
+          c.stagger = c.core;
+          c.stagger_of = static_cast<int>(task.plan->cores.size());
+        }
       }
       cores_.push_back(std::move(c));
     }
@@ -1073,7 +1126,7 @@ void KernelExecutor::skip_ahead(Picoseconds now) {
           if (!job.issued_all) {
             // the stream would have reached this page with its translation prefetched
             const npu::StreamPattern& p = (*job.patterns)[job.pattern];
-            mmu.warm(job.address(p), now);
+            mmu.warm(request_address(c, job, p), now);
           }
         }
       }
@@ -1081,7 +1134,8 @@ void KernelExecutor::skip_ahead(Picoseconds now) {
         // likewise the first tile admitted after the relabelled ones
         const npu::StreamPattern& p = grp.loads.front();
         const std::int64_t first = c.next_load + j - (g ? c.group_end[g - 1] : 0);
-        mmu.warm(p.base + static_cast<std::uint64_t>(p.tile_offset(first) + stream_rotation(c, p)), now);
+        mmu.warm(staggered(c, p.base + static_cast<std::uint64_t>(p.tile_offset(first) + stream_rotation(c, p)), false),
+                 now);
       }
       if (c.skip_from >= 0) c.skip_base += c.skip_to - c.skip_from;
       c.skip_from = b;

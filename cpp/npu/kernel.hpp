@@ -73,6 +73,15 @@ struct CoreProgram {
   Cycle prologue_cycles = 0;            // before the first tile (e.g. loading activations)
   std::vector<TileGroup> groups;
   Cycle epilogue_cycles = 0;            // after the last tile (e.g. a reduction, a drain)
+  // The core's loads read [load_base, load_base + load_bytes) once each, in order (attention,
+  // vector and copy slices; 0 bytes for Linear, whose cores read the same W rows side by side):
+  // the DMA may start anywhere in it and wrap around (NpuConfig::dma_stagger). Stores that write
+  // a region of the same length tile for tile (vector in place, copy) declare it too and move
+  // with the loads; others (attention outputs) are written where planned.
+  std::uint64_t load_base = 0;
+  std::int64_t load_bytes = 0;
+  std::uint64_t store_base = 0;
+  std::int64_t store_bytes = 0;
 };
 
 struct TilePlan {

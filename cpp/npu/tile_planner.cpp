@@ -187,13 +187,23 @@ class Planner {
 
   void totals(TilePlan& p) const {
     for (const CoreProgram& core : p.cores) {
+      i64 core_load = 0, core_store = 0;
       for (const TileGroup& g : core.groups) {
         i64 tile_load = 0, tile_store = 0;
         for (const StreamPattern& s : g.loads) tile_load += s.bytes();
         for (const StreamPattern& s : g.stores) tile_store += s.bytes();
-        p.load_bytes += g.count * tile_load;
-        p.store_bytes += g.count * tile_store;
+        core_load += g.count * tile_load;
+        core_store += g.count * tile_store;
         p.spm_bytes_per_tile = std::max(p.spm_bytes_per_tile, tile_load);
+      }
+      p.load_bytes += core_load;
+      p.store_bytes += core_store;
+      if ((core.load_bytes != 0 && core.load_bytes != core_load) ||
+          (core.store_bytes != 0 && core.store_bytes != core_store)) {
+        throw std::logic_error("h2m2 internal error: a core of " + what_ + " loads " +
+                               std::to_string(core_load) + " and stores " + std::to_string(core_store) +
+                               " bytes but declares regions of " + std::to_string(core.load_bytes) +
+                               " and " + std::to_string(core.store_bytes) + ", please report");
       }
     }
   }
@@ -342,6 +352,8 @@ class Planner {
           resident, min_tile, "queries + outputs 2*pairs_on_core*group*head_dim*element_bytes");
       const i64 t = items_per_tile(L, token_bytes, align, cfg_.tile_target_bytes, budget);
       CoreProgram core;
+      core.load_base = at(k_.stream_base, sl.begin * pair_bytes);
+      core.load_bytes = np * pair_bytes;
       if (t == L) {
         // Tiles of whole pairs: K and V of consecutive pairs are one contiguous stream.
         const i64 ppt = items_per_tile(np, pair_bytes, 1, cfg_.tile_target_bytes, budget);
@@ -399,6 +411,10 @@ class Planner {
       const std::uint64_t dst = copy ? k_.out_base : k_.stream_base;
       auto cycles = [&](i64 n) { return copy ? Cycle{0} : vu.cycles(k_.vop, n); };
       CoreProgram core;
+      core.load_base = at(k_.stream_base, sl.begin * e_);
+      core.load_bytes = sl.size * e_;
+      core.store_base = at(dst, sl.begin * e_);
+      core.store_bytes = core.load_bytes;
       const i64 full = sl.size / t, rem = sl.size % t;
       if (full > 0) {
         core.groups.push_back(make_group(full, {pattern(k_.stream_base, 0, t)},

@@ -143,6 +143,13 @@ class Mmu {
     const std::uint64_t page = logical >> shift_;
     return page < table_.pages ? table_.device[page] : -1;
   }
+  // The physical byte address of a logical one on its device, from the page table alone (no TLB
+  // access, no time); the logical address itself for an unmapped page.
+  std::uint64_t physical_of(std::uint64_t logical) const {
+    const std::uint64_t page = logical >> shift_;
+    if (page >= table_.pages || table_.device[page] < 0 || table_.frame[page] < 0) return logical;
+    return (static_cast<std::uint64_t>(table_.frame[page]) << shift_) | (logical & (page_bytes() - 1));
+  }
   std::uint64_t page_bytes() const { return std::uint64_t{1} << shift_; }
   int page_shift() const { return shift_; }
   Tlb& tlb() { return tlb_; }

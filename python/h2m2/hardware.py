@@ -79,9 +79,11 @@ class NpuSpec:
     dma_issue_per_cycle
         Requests a DMA engine issues per core cycle (default 64).
     dma_stagger
-        Core c of C starts each load tile that is one contiguous stream c/C of the way in and
-        wraps around (OPEN; default True): cores working in lockstep on identical tiles then do
-        not meet in the same DRAM banks at different rows (docs/assumptions.md).
+        Keep cores working in lockstep out of each other's DRAM banks (OPEN; default True): a
+        core whose loads are one region a whole number of the memory's row periods long starts
+        c/C of a period in (on the physical address) and wraps around; otherwise core c of C
+        starts each load tile that is one contiguous stream c/C of the way in
+        (docs/assumptions.md).
     dma_arbitration
         Which core's DMA engine issues first when several can (they share the memory's queues):
         ``"least_progress"`` (default; OPEN), the cores that have computed the smallest share of

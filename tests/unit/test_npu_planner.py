@@ -423,6 +423,42 @@ def test_attention_overflow_when_one_chunk_does_not_fit() -> None:
         npu.plan(attn(head_dim=4096), {"spm_bytes": 64 << 10})
 
 
+@pytest.mark.parametrize(
+    "kern",
+    [
+        {"op": "attention", "batch": 3, "kv_heads": 5, "group": 2, "head_dim": 128, "kv_len": 9000},
+        {"op": "attention", "batch": 4, "kv_heads": 4, "group": 1, "head_dim": 128, "kv_len": 2048},
+        {"op": "vector", "vop": "gelu", "elements": 12_345_677},
+        {"op": "copy", "elements": 5_000_003, "out_base": 1 << 30},
+    ],
+    ids=["attn-chunks", "attn-pairs", "vector", "copy"],
+)
+def test_streaming_cores_declare_the_regions_they_move(kern: dict) -> None:
+    # The DMA stagger may start a core anywhere in its declared region: the regions must be
+    # exactly the bytes the core's tiles load (store), and partition the operand between cores.
+    kern = {"stream_base": 3 << 20, **kern}
+    plan = npu.plan(kern, {})
+    for core in plan["cores"]:
+        own = expand([(g["count"], g["loads"]) for g in core["groups"]])
+        assert_partition(own, core["load_base"], core["load_bytes"])
+        if core["store_bytes"]:
+            assert_partition(expand([(g["count"], g["stores"]) for g in core["groups"]]),
+                             core["store_base"], core["store_bytes"])
+    assert_partition([(c["load_base"], c["load_bytes"]) for c in plan["cores"]], 3 << 20,
+                     plan["load_bytes"])
+    # outputs of attention are written where planned (no store region); vector ops in place
+    assert all(c["store_bytes"] == (0 if kern["op"] == "attention" else c["load_bytes"])
+               for c in plan["cores"])
+    if kern["op"] == "vector":
+        assert all(c["store_base"] == c["load_base"] for c in plan["cores"])
+
+
+def test_linear_cores_declare_no_region() -> None:
+    # Linear cores read the same W rows side by side: their loads are not one region each
+    plan = npu.plan({"op": "linear", "m": 1, "k": 4096, "n": 4096}, {})
+    assert all(c["load_bytes"] == c["store_bytes"] == 0 for c in plan["cores"])
+
+
 # ---- Vector ------------------------------------------------------------------------------------
 
 
