@@ -18,12 +18,11 @@ constexpr std::size_t key_core(std::uint64_t key) { return static_cast<std::size
 constexpr int key_job(std::uint64_t key) {
   return static_cast<int>(key & ((std::uint64_t{1} << kJobBits) - 1));
 }
-}  // namespace
-
 // [base, end) of logical addresses (CoreProgram::load_base / store_base); empty by default.
 struct Region {
   std::uint64_t base = 0, end = 0;
 };
+}  // namespace
 
 // One DMA job: the loads (or the stores) of one tile, walked request by request.
 struct KernelExecutor::Job {
