@@ -61,8 +61,9 @@ def results() -> dict[tuple[str, str, str], Result]:
     return cache
 
 
-def get_result(cache: dict[tuple[str, str, str], Result], name: str, kind: str,
-               refresh: str = "all_bank") -> Result:
+def get_result(
+    cache: dict[tuple[str, str, str], Result], name: str, kind: str, refresh: str = "all_bank"
+) -> Result:
     key = (name, kind, refresh)
     if key not in cache:
         cache[key] = run(name, kind, refresh)
@@ -153,8 +154,11 @@ def traces(mem: MemorySystem, n: int) -> dict[str, tuple[np.ndarray, np.ndarray 
     return {
         "stream": (np.arange(n, dtype=np.uint64) * np.uint64(tx), None),
         "random": (rng.integers(0, slots, n, dtype=np.uint64) * np.uint64(tx), None),
-        "row_stride": ((np.arange(n, dtype=np.uint64) * np.uint64(o.row_bytes)) % np.uint64(
-            mem.capacity_bytes), None),
+        "row_stride": (
+            (np.arange(n, dtype=np.uint64) * np.uint64(o.row_bytes))
+            % np.uint64(mem.capacity_bytes),
+            None,
+        ),
         "mixed": (np.arange(n, dtype=np.uint64) * np.uint64(tx), rng.random(n) < 0.3),
         "writes": (np.arange(n, dtype=np.uint64) * np.uint64(tx), np.ones(n, dtype=bool)),
     }

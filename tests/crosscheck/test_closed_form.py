@@ -66,8 +66,10 @@ def spaced_arrivals(dev: DeviceSpec, refresh: str) -> list[int]:
 @pytest.mark.parametrize("name", PRESETS)
 def test_unloaded_read_latency_from_command_log(name: str, refresh: str) -> None:
     dev = get(name)
-    mem = MemorySystem(MemorySpec(dev, channels=1, controller=ControllerSpec(refresh=refresh)),
-                       record_commands=True)
+    mem = MemorySystem(
+        MemorySpec(dev, channels=1, controller=ControllerSpec(refresh=refresh)),
+        record_commands=True,
+    )
     kinds = ["miss", "hit", "conflict"]
     addr = np.array([address(mem, *ROWCOL[k]) for k in kinds], dtype=np.uint64)
     fields = mem.decode(addr)
@@ -111,8 +113,9 @@ def test_unloaded_read_latency_from_stats(name: str) -> None:
         got = sum_cycles - total
         total = sum_cycles
         assert got == want[kind], f"{name} {kind}: {got} CK, closed form {want[kind]} CK"
-        assert s.max_read_latency_ns == pytest.approx(max(want[x] for x in ["miss", "hit",
-                                                      "conflict"][:k]) * s.tck_ns)
+        assert s.max_read_latency_ns == pytest.approx(
+            max(want[x] for x in ["miss", "hit", "conflict"][:k]) * s.tck_ns
+        )
     assert s.commands["REFab"] == 0 and s.reads == 3
 
 
@@ -137,8 +140,16 @@ def test_peak_bandwidth_and_capacity_follow_the_organisation(name: str, channels
     spec = MemorySpec(dev, channels=channels)
     scheduled = channels * o.pseudo_channels
     peak = scheduled * o.dq_bits * dev.data_rate_mts / 8 / 1000  # GB/s
-    capacity = (scheduled * o.ranks * o.bank_groups * o.banks_per_group * o.rows * o.columns
-                * o.dq_bits // 8)
+    capacity = (
+        scheduled
+        * o.ranks
+        * o.bank_groups
+        * o.banks_per_group
+        * o.rows
+        * o.columns
+        * o.dq_bits
+        // 8
+    )
     assert spec.scheduled_channels == scheduled
     assert spec.peak_GBps == pytest.approx(peak, rel=1e-12)
     assert spec.capacity_bytes == capacity

@@ -40,10 +40,10 @@ from h2m2.dram import MemorySystem
 from h2m2.engine import Engine, Kernel, KernelResult, Sublayer, SublayerResult
 from h2m2.hardware import AcceleratorSpec, LinkSpec, MmuSpec, NpuSpec, SystemSpec
 
-HBM = presets.hbm_device()      # 6 HBM3 stacks, 96 channels, 3.07 TB/s
+HBM = presets.hbm_device()  # 6 HBM3 stacks, 96 channels, 3.07 TB/s
 LPDDR = presets.lpddr_device()  # 32 LPDDR5X x16 channels, 546 GB/s
 DEVICES = {"hbm": HBM, "lpddr": LPDDR}
-PAGES = 4096                    # 8 GiB of logical space with 2 MiB pages
+PAGES = 4096  # 8 GiB of logical space with 2 MiB pages
 MiB = 1 << 20
 KiB = 1 << 10
 GiB = 1 << 30
@@ -54,8 +54,10 @@ GiB = 1 << 30
 
 def identity_tables(system: SystemSpec, pages: int = PAGES) -> list[tuple[np.ndarray, np.ndarray]]:
     """Chip d maps logical page p to frame p of its own device d (everything local)."""
-    return [(np.full(pages, d, np.int32), np.arange(pages, dtype=np.int64))
-            for d in range(len(system.devices))]
+    return [
+        (np.full(pages, d, np.int32), np.arange(pages, dtype=np.int64))
+        for d in range(len(system.devices))
+    ]
 
 
 def single(dev: AcceleratorSpec) -> SystemSpec:
@@ -80,8 +82,9 @@ def run_kernel(dev: AcceleratorSpec, kernel: Kernel, fidelity: str) -> tuple[Ker
             # the calibration is per engine and device; share it like a real sweep would
             eng = _ANALYTIC_ENGINES.get(repr(dev))
             if eng is None:
-                eng = _ANALYTIC_ENGINES[repr(dev)] = Engine(system, identity_tables(system),
-                                                           fidelity="analytic")
+                eng = _ANALYTIC_ENGINES[repr(dev)] = Engine(
+                    system, identity_tables(system), fidelity="analytic"
+                )
         else:
             eng = Engine(system, identity_tables(system), fidelity=fidelity)
         t0 = time.perf_counter()
@@ -159,8 +162,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 @pytest.mark.parametrize(
     ("device", "cores", "m", "k", "n"),
     [
-        ("hbm", 4, 2048, 8192, 2048),   # 4 slices of 512 columns; weights 16 MiB in 1 MiB tiles
-        ("hbm", 1, 2048, 4096, 1024),   # one core's worth of work
+        ("hbm", 4, 2048, 8192, 2048),  # 4 slices of 512 columns; weights 16 MiB in 1 MiB tiles
+        ("hbm", 1, 2048, 4096, 1024),  # one core's worth of work
         ("lpddr", 1, 2048, 8192, 1024),
     ],
 )
@@ -171,8 +174,10 @@ def test_compute_bound_gemm_takes_systolic_closed_form(
     dev = dataclasses.replace(DEVICES[device], npu=npu)
     r, _ = run_kernel(dev, Kernel("gemm", 0, "linear", m=m, k=k, n=n), "cycle")
     assert r.unit == "matrix_matrix"
-    per_core = [systolic_gemm_cycles(m, k, w, npu.sa_rows, npu.sa_cols)
-                for w in column_slices(n, cores, npu.sa_cols)]
+    per_core = [
+        systolic_gemm_cycles(m, k, w, npu.sa_rows, npu.sa_cols)
+        for w in column_slices(n, cores, npu.sa_cols)
+    ]
     # the documented formula is the one the C++ unit implements
     for w, cyc in zip(column_slices(n, cores, npu.sa_cols), per_core, strict=True):
         assert _core.npu.systolic_cycles(m, k, w, npu.to_config()) == cyc
@@ -208,8 +213,10 @@ def test_memory_bound_gemv_takes_bytes_over_streaming_bandwidth(
     expected_ns = (r.load_bytes + r.store_bytes) / stats.bandwidth_GBps
     err = r.time_ns / expected_ns - 1
     record_property("gemv_error_vs_stream", err)
-    print(f"GEMV {device} {k}x{n}: engine {r.time_ns:.0f} ns, bytes/stream-bw "
-          f"{expected_ns:.0f} ns ({stats.bandwidth_GBps:.0f} GB/s), error {err:+.2%}")
+    print(
+        f"GEMV {device} {k}x{n}: engine {r.time_ns:.0f} ns, bytes/stream-bw "
+        f"{expected_ns:.0f} ns ({stats.bandwidth_GBps:.0f} GB/s), error {err:+.2%}"
+    )
     assert abs(err) < 0.03
 
 
@@ -224,14 +231,21 @@ ATTN_LADDER = (2048, 4096, 8192, 16384)
 def test_attention_time_is_linear_in_kv_length(device: str, record_property: Any) -> None:
     times = []
     for kv_len in ATTN_LADDER:
-        r, _ = run_kernel(DEVICES[device], Kernel("attn", 0, "attention", batch=4, kv_heads=8,
-                                                  group=1, head_dim=128, kv_len=kv_len), "cycle")
+        r, _ = run_kernel(
+            DEVICES[device],
+            Kernel(
+                "attn", 0, "attention", batch=4, kv_heads=8, group=1, head_dim=128, kv_len=kv_len
+            ),
+            "cycle",
+        )
         assert r.load_bytes == 4 * 8 * 2 * kv_len * 128
         times.append(r.time_ns)
     slope, icept, r2 = line_fit(list(ATTN_LADDER), times)
     record_property("attention_fit", {"slope_ns_per_token": slope, "intercept_ns": icept, "r2": r2})
-    print(f"attention {device}: times {np.round(times)} ns, slope {slope:.3f} ns/token, "
-          f"intercept {icept:.0f} ns, R^2 {r2:.6f}")
+    print(
+        f"attention {device}: times {np.round(times)} ns, slope {slope:.3f} ns/token, "
+        f"intercept {icept:.0f} ns, R^2 {r2:.6f}"
+    )
     assert r2 > 0.999
     # the intercept is the kernel's fixed start-up and drain (first tile's load, TLB walk, last
     # store): small against the kernel
@@ -247,8 +261,10 @@ def test_attention_time_is_linear_in_kv_length_evenly_spaced(device: str) -> Non
     # ones (2 MiB). Without the region stagger the cores streamed the same banks at different
     # rows there: R^2 0.948 (HBM, 12288 tokens at 2.34 TB/s against 2.7-2.9) and 0.9979 (LPDDR).
     ladder = (4096, 8192, 12288, 16384)
-    kernels = [Kernel("attn", 0, "attention", batch=4, kv_heads=4, group=1, head_dim=128,
-                      kv_len=n) for n in ladder]
+    kernels = [
+        Kernel("attn", 0, "attention", batch=4, kv_heads=4, group=1, head_dim=128, kv_len=n)
+        for n in ladder
+    ]
     times = [run_kernel(DEVICES[device], k, "cycle")[0].time_ns for k in kernels]
     _, icept, r2 = line_fit(list(ladder), times)
     assert r2 > 0.999
@@ -258,9 +274,13 @@ def test_attention_time_is_linear_in_kv_length_evenly_spaced(device: str) -> Non
 @pytest.mark.parametrize("device", ["hbm", "lpddr"])
 def test_gqa_reads_the_kv_cache_once_per_group(device: str) -> None:
     def attn(group: int) -> KernelResult:
-        return run_kernel(DEVICES[device], Kernel("attn", 0, "attention", batch=32, kv_heads=4,
-                                                  group=group, head_dim=128, kv_len=1024),
-                          "cycle")[0]
+        return run_kernel(
+            DEVICES[device],
+            Kernel(
+                "attn", 0, "attention", batch=32, kv_heads=4, group=group, head_dim=128, kv_len=1024
+            ),
+            "cycle",
+        )[0]
 
     g1, g8 = attn(1), attn(8)
     kv_bytes = 32 * 4 * 2 * 1024 * 128
@@ -287,8 +307,9 @@ def test_dma_stagger_keeps_lockstep_cores_out_of_each_others_banks() -> None:
     # LPDDR5X maps 1 MiB to one row of every bank, so four cores each streaming their own 1 MiB
     # attention tiles in lockstep meet in the same banks at different rows. Started c/4 of the
     # way into their tiles, they do not: the same reads with far fewer row conflicts.
-    kernel = Kernel("attn", 0, "attention", batch=32, kv_heads=8, group=1, head_dim=128,
-                    kv_len=2048)
+    kernel = Kernel(
+        "attn", 0, "attention", batch=32, kv_heads=8, group=1, head_dim=128, kv_len=2048
+    )
     lockstep = dataclasses.replace(LPDDR, npu=NpuSpec(dma_stagger=False))
     st, _ = run_kernel(LPDDR, kernel, "cycle")
     ls, _ = run_kernel(lockstep, kernel, "cycle")
@@ -300,7 +321,8 @@ def test_dma_stagger_keeps_lockstep_cores_out_of_each_others_banks() -> None:
 
 @pytest.mark.parametrize("device,kv_len", [("hbm", 12288), ("lpddr", 8192)])
 def test_dma_stagger_spreads_cores_whose_regions_are_whole_row_periods_apart(
-        device: str, kv_len: int) -> None:
+    device: str, kv_len: int
+) -> None:
     # With 4 (batch, head) pairs per core each core's KV region is kv_len KiB: 12 MiB is two HBM
     # row periods (192 pseudo-channels x 32 B x 4 bank groups x 32 bursts x 4 banks x 2 ranks),
     # 8 MiB four LPDDR ones, so unstaggered the four cores stream the same banks at different
@@ -309,8 +331,9 @@ def test_dma_stagger_spreads_cores_whose_regions_are_whole_row_periods_apart(
     dev = DEVICES[device]
     period = dev.memory.capacity_bytes // dev.memory.dev.organization.rows
     assert period == {"hbm": 6 * MiB, "lpddr": 2 * MiB}[device]
-    kernel = Kernel("attn", 0, "attention", batch=4, kv_heads=4, group=1, head_dim=128,
-                    kv_len=kv_len)
+    kernel = Kernel(
+        "attn", 0, "attention", batch=4, kv_heads=4, group=1, head_dim=128, kv_len=kv_len
+    )
     region = kv_len * KiB
     assert region % period == 0
     st, _ = run_kernel(dev, kernel, "cycle")
@@ -334,8 +357,11 @@ def core_ends_ns(dev: AcceleratorSpec, kernel: Kernel, tmp_path: Path) -> list[f
     path = tmp_path / "timeline.json"
     eng.write_timeline(path)
     events = json.loads(path.read_text())["traceEvents"]
-    tracks = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
-              if e["ph"] == "M" and e["name"] == "thread_name"}
+    tracks = {
+        (e["pid"], e["tid"]): e["args"]["name"]
+        for e in events
+        if e["ph"] == "M" and e["name"] == "thread_name"
+    }
     ends: dict[str, float] = {}
     for e in events:
         track = tracks.get((e["pid"], e.get("tid")), "")
@@ -349,8 +375,9 @@ def test_least_progress_arbitration_holds_the_cores_together(tmp_path: Path) -> 
     # DMA engines drift apart (in-order streams, full channel queues) and the last core ends
     # 4.5% after the mean; with the cores that computed a smaller share of their tiles first,
     # within 1%.
-    kernel = Kernel("attn", 0, "attention", batch=32, kv_heads=4, group=1, head_dim=128,
-                    kv_len=2048)
+    kernel = Kernel(
+        "attn", 0, "attention", batch=32, kv_heads=4, group=1, head_dim=128, kv_len=2048
+    )
     in_turn = dataclasses.replace(HBM, npu=NpuSpec(dma_arbitration="round_robin"))
     assert NpuSpec().dma_arbitration == "least_progress"
 
@@ -381,8 +408,7 @@ def _lin(m: int, k: int, n: int) -> Kernel:
 
 
 def _att(b: int, h: int, g: int, n: int) -> Kernel:
-    return Kernel("attention", 0, "attention", batch=b, kv_heads=h, group=g, head_dim=128,
-                  kv_len=n)
+    return Kernel("attention", 0, "attention", batch=b, kv_heads=h, group=g, head_dim=128, kv_len=n)
 
 
 def _vec(op: str, e: int) -> Kernel:
@@ -401,50 +427,50 @@ SLOW = pytest.mark.slow
 # (measured sampled error against cycle in the comments; all of these extrapolate; "cb": judged
 # compute-bound, loads of the rest not simulated)
 SAMPLED_CASES = [
-    _case("mv-hbm-1x4096x16384", "hbm", _lin(1, 4096, 16384)),                     # +0.52%
-    _case("mv-lpddr-1x4096x16384", "lpddr", _lin(1, 4096, 16384)),                 # -0.55%
-    _case("mm-lpddr-16x8192x8192", "lpddr", _lin(16, 8192, 8192)),                 # -0.00%
+    _case("mv-hbm-1x4096x16384", "hbm", _lin(1, 4096, 16384)),  # +0.52%
+    _case("mv-lpddr-1x4096x16384", "lpddr", _lin(1, 4096, 16384)),  # -0.55%
+    _case("mm-lpddr-16x8192x8192", "lpddr", _lin(16, 8192, 8192)),  # -0.00%
     # -2.16% with round-robin DMA arbitration (the cores drifted apart; see
     # test_least_progress_arbitration_holds_the_cores_together)
-    _case("attn-hbm-b32h4g1-2048", "hbm", _att(32, 4, 1, 2048)),                   # -0.48%
-    _case("copy-hbm-64Mi", "hbm", _copy(64 * MiB)),                                # +1.45%
-    _case("vec-lpddr-dequantize-64Mi", "lpddr", _vec("dequantize", 64 * MiB)),     # +0.01%
-    _case("attn-lpddr-b32h4g1-2048", "lpddr", _att(32, 4, 1, 2048)),               # -1.17%
+    _case("attn-hbm-b32h4g1-2048", "hbm", _att(32, 4, 1, 2048)),  # -0.48%
+    _case("copy-hbm-64Mi", "hbm", _copy(64 * MiB)),  # +1.45%
+    _case("vec-lpddr-dequantize-64Mi", "lpddr", _vec("dequantize", 64 * MiB)),  # +0.01%
+    _case("attn-lpddr-b32h4g1-2048", "lpddr", _att(32, 4, 1, 2048)),  # -1.17%
     # heavier or repetitive shapes
-    _case("mv-hbm-1x8192x16384", "hbm", _lin(1, 8192, 16384), SLOW),               # -0.12%
-    _case("mv-lpddr-1x8192x16384", "lpddr", _lin(1, 8192, 16384), SLOW),           # -0.52%
-    _case("mv-hbm-4x8192x8192", "hbm", _lin(4, 8192, 8192), SLOW),                 # +1.22%
-    _case("mv-lpddr-4x8192x8192", "lpddr", _lin(4, 8192, 8192), SLOW),             # -0.69%
-    _case("mv-lpddr-8x12288x12288", "lpddr", _lin(8, 12288, 12288), SLOW),         # -0.53%
-    _case("mm-lpddr-128x8192x8192", "lpddr", _lin(128, 8192, 8192), SLOW),         # +0.00%
-    _case("attn-hbm-b16h4g1-4096", "hbm", _att(16, 4, 1, 4096), SLOW),             # -0.07%
-    _case("attn-hbm-b32h4g4-2048", "hbm", _att(32, 4, 4, 2048), SLOW),             # +0.00% cb
-    _case("attn-hbm-b32h8g1-2048", "hbm", _att(32, 8, 1, 2048), SLOW),             # +0.40%
-    _case("attn-lpddr-b32h4g8-2048", "lpddr", _att(32, 4, 8, 2048), SLOW),         # -1.66%
-    _case("mv-lpddr-8x4096x16384", "lpddr", _lin(8, 4096, 16384), SLOW),           # -0.21%
+    _case("mv-hbm-1x8192x16384", "hbm", _lin(1, 8192, 16384), SLOW),  # -0.12%
+    _case("mv-lpddr-1x8192x16384", "lpddr", _lin(1, 8192, 16384), SLOW),  # -0.52%
+    _case("mv-hbm-4x8192x8192", "hbm", _lin(4, 8192, 8192), SLOW),  # +1.22%
+    _case("mv-lpddr-4x8192x8192", "lpddr", _lin(4, 8192, 8192), SLOW),  # -0.69%
+    _case("mv-lpddr-8x12288x12288", "lpddr", _lin(8, 12288, 12288), SLOW),  # -0.53%
+    _case("mm-lpddr-128x8192x8192", "lpddr", _lin(128, 8192, 8192), SLOW),  # +0.00%
+    _case("attn-hbm-b16h4g1-4096", "hbm", _att(16, 4, 1, 4096), SLOW),  # -0.07%
+    _case("attn-hbm-b32h4g4-2048", "hbm", _att(32, 4, 4, 2048), SLOW),  # +0.00% cb
+    _case("attn-hbm-b32h8g1-2048", "hbm", _att(32, 8, 1, 2048), SLOW),  # +0.40%
+    _case("attn-lpddr-b32h4g8-2048", "lpddr", _att(32, 4, 8, 2048), SLOW),  # -1.66%
+    _case("mv-lpddr-8x4096x16384", "lpddr", _lin(8, 4096, 16384), SLOW),  # -0.21%
     # formerly +4.4% (the window rate aliased with the tile period); now compute-bound
-    _case("mv-hbm-8x12288x12288", "hbm", _lin(8, 12288, 12288), SLOW),             # -0.33% cb
-    _case("mm-lpddr-32x12288x8192", "lpddr", _lin(32, 12288, 8192), SLOW),         # +0.00%
+    _case("mv-hbm-8x12288x12288", "hbm", _lin(8, 12288, 12288), SLOW),  # -0.33% cb
+    _case("mm-lpddr-32x12288x8192", "lpddr", _lin(32, 12288, 8192), SLOW),  # +0.00%
     # GPT3-175B's fc on LPDDR: all 96 units cut into equal column blocks (k shortened: 1/6 of
     # it), and 49 units, whose unequal per-core slices (111 / 110 units) must not be cut (+23%)
-    _case("mm-lpddr-32x2048x110592", "lpddr", _lin(32, 2048, 110592), SLOW),       # -0.02%
-    _case("mm-lpddr-32x12288x56448", "lpddr", _lin(32, 12288, 56448), SLOW),       # +0.25%
+    _case("mm-lpddr-32x2048x110592", "lpddr", _lin(32, 2048, 110592), SLOW),  # -0.02%
+    _case("mm-lpddr-32x12288x56448", "lpddr", _lin(32, 12288, 56448), SLOW),  # +0.25%
     # the HBM half of GPT3-175B's qkv at B=32: the compute-bound kernel the shortcut is for
-    _case("mm-hbm-32x12288x31488", "hbm", _lin(32, 12288, 31488), SLOW),           # +0.10% cb
-    _case("attn-lpddr-b32h8g1-2048", "lpddr", _att(32, 8, 1, 2048), SLOW),         # -1.44%
+    _case("mm-hbm-32x12288x31488", "hbm", _lin(32, 12288, 31488), SLOW),  # +0.10% cb
+    _case("attn-lpddr-b32h8g1-2048", "lpddr", _att(32, 8, 1, 2048), SLOW),  # -1.44%
     # the LPDDR share of a GPT3-175B layer's attention (14 of 96 heads): +45% before the DMA
     # stagger (the cores started in lockstep in the same banks and drifted apart over the kernel)
-    _case("attn-lpddr-b32h14g1-2048", "lpddr", _att(32, 14, 1, 2048), SLOW),       # -1.55%
-    _case("attn-lpddr-b16h4g1-4096", "lpddr", _att(16, 4, 1, 4096), SLOW),         # -1.18%
-    _case("attn-lpddr-b32h4g4-2048", "lpddr", _att(32, 4, 4, 2048), SLOW),         # +0.42%
-    _case("vec-hbm-dequantize-64Mi", "hbm", _vec("dequantize", 64 * MiB), SLOW),   # +0.08% cb
-    _case("vec-hbm-gelu-64Mi", "hbm", _vec("gelu", 64 * MiB), SLOW),               # +0.03% cb
-    _case("vec-lpddr-gelu-64Mi", "lpddr", _vec("gelu", 64 * MiB), SLOW),           # -0.00% cb
-    _case("vec-lpddr-rmsnorm-64Mi", "lpddr", _vec("rmsnorm", 64 * MiB), SLOW),     # -0.14% cb
+    _case("attn-lpddr-b32h14g1-2048", "lpddr", _att(32, 14, 1, 2048), SLOW),  # -1.55%
+    _case("attn-lpddr-b16h4g1-4096", "lpddr", _att(16, 4, 1, 4096), SLOW),  # -1.18%
+    _case("attn-lpddr-b32h4g4-2048", "lpddr", _att(32, 4, 4, 2048), SLOW),  # +0.42%
+    _case("vec-hbm-dequantize-64Mi", "hbm", _vec("dequantize", 64 * MiB), SLOW),  # +0.08% cb
+    _case("vec-hbm-gelu-64Mi", "hbm", _vec("gelu", 64 * MiB), SLOW),  # +0.03% cb
+    _case("vec-lpddr-gelu-64Mi", "lpddr", _vec("gelu", 64 * MiB), SLOW),  # -0.00% cb
+    _case("vec-lpddr-rmsnorm-64Mi", "lpddr", _vec("rmsnorm", 64 * MiB), SLOW),  # -0.14% cb
     _case("vec-hbm-residual_add-96Mi", "hbm", _vec("residual_add", 96 * MiB), SLOW),  # -0.14% cb
     # formerly a strict xfail at +2.5% (early-window rate)
     _case("vec-lpddr-residual_add-64Mi", "lpddr", _vec("residual_add", 64 * MiB), SLOW),  # +0.76%
-    _case("copy-lpddr-64Mi", "lpddr", _copy(64 * MiB), SLOW),                      # -1.41%
+    _case("copy-lpddr-64Mi", "lpddr", _copy(64 * MiB), SLOW),  # -1.41%
 ]
 
 
@@ -460,14 +486,22 @@ def test_sampled_within_2_percent_of_cycle(
     assert not rc.extrapolated and rc.simulated_fraction == 1.0
     assert (rs.load_bytes, rs.store_bytes, rs.tiles) == (rc.load_bytes, rc.store_bytes, rc.tiles)
     err = rs.time_ns / rc.time_ns - 1
-    row = {"device": device, "kernel": kernel.shape_key(), "cycle_ns": rc.time_ns,
-           "sampled_ns": rs.time_ns, "sampled_error": err,
-           "simulated_fraction": rs.simulated_fraction, "cycle_wall_s": wall_c,
-           "sampled_wall_s": wall_s}
+    row = {
+        "device": device,
+        "kernel": kernel.shape_key(),
+        "cycle_ns": rc.time_ns,
+        "sampled_ns": rs.time_ns,
+        "sampled_error": err,
+        "simulated_fraction": rs.simulated_fraction,
+        "cycle_wall_s": wall_c,
+        "sampled_wall_s": wall_s,
+    }
     report.setdefault("sampled_vs_cycle", {})[f"{device}:{kernel.shape_key()}"] = row
     record_property("sampled_error", err)
-    print(f"sampled vs cycle {device} {kernel.shape_key()}: {err:+.2%} "
-          f"(simulated {rs.simulated_fraction:.0%}, wall {wall_s:.2f} s vs {wall_c:.2f} s)")
+    print(
+        f"sampled vs cycle {device} {kernel.shape_key()}: {err:+.2%} "
+        f"(simulated {rs.simulated_fraction:.0%}, wall {wall_s:.2f} s vs {wall_c:.2f} s)"
+    )
     assert abs(err) < 0.02
 
 
@@ -478,9 +512,15 @@ def test_sampled_within_2_percent_of_cycle(
 # first 60 us, ~495 after) and their finish spread grew, which `sampled` extrapolated past: mean
 # -0.82%, max |error| 4.17%, 8 of 21 beyond 2%. Holding the cores together (least progress
 # first): mean -0.14%, max 1.92% (docs/fidelity.md, "Placement noise").
-PLACEMENT_ROWS = ("attn-hbm-b32h4g1-2048", "attn-lpddr-b32h4g1-2048", "attn-lpddr-b32h4g8-2048",
-                  "copy-hbm-64Mi", "copy-lpddr-64Mi", "mv-hbm-1x4096x16384",
-                  "mv-lpddr-1x4096x16384")
+PLACEMENT_ROWS = (
+    "attn-hbm-b32h4g1-2048",
+    "attn-lpddr-b32h4g1-2048",
+    "attn-lpddr-b32h4g8-2048",
+    "copy-hbm-64Mi",
+    "copy-lpddr-64Mi",
+    "mv-hbm-1x4096x16384",
+    "mv-lpddr-1x4096x16384",
+)
 PLACEMENT_MIB = (7, 14, 15)
 
 
@@ -499,22 +539,29 @@ def test_sampled_error_over_placements(report: dict[str, Any], record_property: 
             errors[f"{device}:{cid}+{mib}MiB"] = rs.time_ns / rc.time_ns - 1
     report["sampled_over_placements"] = errors
     e = np.array(list(errors.values()))
-    record_property("placement_errors", {"mean": float(e.mean()), "sd": float(e.std(ddof=1)),
-                                         "max_abs": float(np.abs(e).max())})
-    print("sampled vs cycle over placements: " +
-          ", ".join(f"{k.split(':')[1]} {v:+.2%}" for k, v in errors.items()) +
-          f"; mean {e.mean():+.2%}, sd {e.std(ddof=1):.2%}, max |error| {np.abs(e).max():.2%}")
+    record_property(
+        "placement_errors",
+        {"mean": float(e.mean()), "sd": float(e.std(ddof=1)), "max_abs": float(np.abs(e).max())},
+    )
+    print(
+        "sampled vs cycle over placements: "
+        + ", ".join(f"{k.split(':')[1]} {v:+.2%}" for k, v in errors.items())
+        + f"; mean {e.mean():+.2%}, sd {e.std(ddof=1):.2%}, max |error| {np.abs(e).max():.2%}"
+    )
     assert np.abs(e).max() < 0.02
     assert abs(e.mean()) < 0.01
 
 
-@pytest.mark.parametrize(("device", "kernel"), [
-    _case("mv-lpddr-1x4096x16384", "lpddr", _lin(1, 4096, 16384)),
-    _case("attn-hbm-b32h4g1-2048", "hbm", _att(32, 4, 1, 2048)),
-    _case("vec-hbm-dequantize-64Mi", "hbm", _vec("dequantize", 64 * MiB)),
-    # the HBM half of GPT3-175B's qkv at B=32 (82 of 96 heads): 571 us against 762 us of compute
-    _case("mm-hbm-32x12288x31488", "hbm", _lin(32, 12288, 31488), SLOW),
-])
+@pytest.mark.parametrize(
+    ("device", "kernel"),
+    [
+        _case("mv-lpddr-1x4096x16384", "lpddr", _lin(1, 4096, 16384)),
+        _case("attn-hbm-b32h4g1-2048", "hbm", _att(32, 4, 1, 2048)),
+        _case("vec-hbm-dequantize-64Mi", "hbm", _vec("dequantize", 64 * MiB)),
+        # the HBM half of GPT3-175B's qkv at B=32 (82 of 96 heads): 571 us against 762 us of compute
+        _case("mm-hbm-32x12288x31488", "hbm", _lin(32, 12288, 31488), SLOW),
+    ],
+)
 def test_sampled_never_beats_the_compute_time(device: str, kernel: Kernel) -> None:
     """A kernel cannot end before its busiest core has done its compute (a hard lower bound)."""
     rs, _ = run_kernel(DEVICES[device], kernel, "sampled")
@@ -566,26 +613,36 @@ def test_sampled_finishes_a_kernel_that_once_stalled_the_dram_scheduler() -> Non
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", _STALE_WHEEL_SCRIPT], capture_output=True,
-                          text=True, timeout=300, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _STALE_WHEEL_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     out = json.loads(proc.stdout)
     assert out["sampled"][1] and not out["cycle"][1]
     assert abs(out["sampled"][0] / out["cycle"][0] - 1) < 0.02, out
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("sample_min_tiles", 1), ("sample_tail_tiles", 0), ("sample_compute_slack", 1.0),
-    ("sample_slack_tiles", 0),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("sample_min_tiles", 1),
+        ("sample_tail_tiles", 0),
+        ("sample_compute_slack", 1.0),
+        ("sample_slack_tiles", 0),
+    ],
+)
 def test_sampling_parameters_are_validated(field: str, value: Any) -> None:
     system = single(HBM)
     with pytest.raises(ValueError, match=field):
         Engine(system, identity_tables(system), **{field: value})
 
 
-@pytest.mark.parametrize(("device", "kernel"), [
-    p for p in SAMPLED_CASES if not any(m.name == "xfail" for m in p.marks)
-])
+@pytest.mark.parametrize(
+    ("device", "kernel"), [p for p in SAMPLED_CASES if not any(m.name == "xfail" for m in p.marks)]
+)
 def test_analytic_error_is_reported(
     device: str, kernel: Kernel, report: dict[str, Any], record_property: Any
 ) -> None:
@@ -600,12 +657,18 @@ def test_analytic_error_is_reported(
     err = ra.time_ns / rs.time_ns - 1
     err_cycle = ra.time_ns / rc.time_ns - 1
     report.setdefault("analytic_vs_sampled", {})[f"{device}:{kernel.shape_key()}"] = {
-        "device": device, "kernel": kernel.shape_key(), "sampled_ns": rs.time_ns,
-        "analytic_ns": ra.time_ns, "analytic_error": err, "analytic_error_vs_cycle": err_cycle,
-        "analytic_wall_s": wall_a}
+        "device": device,
+        "kernel": kernel.shape_key(),
+        "sampled_ns": rs.time_ns,
+        "analytic_ns": ra.time_ns,
+        "analytic_error": err,
+        "analytic_error_vs_cycle": err_cycle,
+        "analytic_wall_s": wall_a,
+    }
     record_property("analytic_error", err)
-    print(f"analytic vs sampled {device} {kernel.shape_key()}: {err:+.2%} "
-          f"(vs cycle {err_cycle:+.2%})")
+    print(
+        f"analytic vs sampled {device} {kernel.shape_key()}: {err:+.2%} (vs cycle {err_cycle:+.2%})"
+    )
     assert math.isfinite(err)
     assert ra.simulated_fraction == 0.0 and ra.requests == 0
     # a roofline: not (much) above the simulation, and not absurdly below it. Its efficiency comes
@@ -645,8 +708,17 @@ def test_sampled_does_not_extrapolate_across_a_change_of_placement(
     its stream and the tiles' classes follow the staggered addresses."""
     system = presets.h2m2()
     tables = identity_tables(system)
-    kernel = Kernel("attention", 0, "attention", batch=batch, kv_heads=4, group=1, head_dim=128,
-                    kv_len=2048, out_base=GiB)  # 2 x batch MiB of KV cache: pages 0..batch-1
+    kernel = Kernel(
+        "attention",
+        0,
+        "attention",
+        batch=batch,
+        kv_heads=4,
+        group=1,
+        head_dim=128,
+        kv_len=2048,
+        out_base=GiB,
+    )  # 2 x batch MiB of KV cache: pages 0..batch-1
     tables[0][0][local_pages:batch] = 1
     rc = Engine(system, tables, fidelity="cycle").run([Sublayer("s", (kernel,))])[0].kernels[0]
     rs = Engine(system, tables, fidelity="sampled").run([Sublayer("s", (kernel,))])[0].kernels[0]
@@ -656,12 +728,18 @@ def test_sampled_does_not_extrapolate_across_a_change_of_placement(
     err = rs.time_ns / rc.time_ns - 1
     row = f"hbm:attention-contiguous-{local_pages}of{batch}-local"
     report.setdefault("sampled_vs_cycle", {})[row] = {
-        "device": "hbm", "kernel": kernel.shape_key() + f" {local_pages}/{batch} pages local",
-        "cycle_ns": rc.time_ns, "sampled_ns": rs.time_ns, "sampled_error": err,
-        "simulated_fraction": rs.simulated_fraction}
+        "device": "hbm",
+        "kernel": kernel.shape_key() + f" {local_pages}/{batch} pages local",
+        "cycle_ns": rc.time_ns,
+        "sampled_ns": rs.time_ns,
+        "sampled_error": err,
+        "simulated_fraction": rs.simulated_fraction,
+    }
     record_property("sampled_error", err)
-    print(f"sampled vs cycle, local then remote pages: {err:+.2%} "
-          f"(simulated {rs.simulated_fraction:.0%})")
+    print(
+        f"sampled vs cycle, local then remote pages: {err:+.2%} "
+        f"(simulated {rs.simulated_fraction:.0%})"
+    )
     assert abs(err) < 0.02
 
 
@@ -729,9 +807,11 @@ def test_split_sublayer_is_v_shaped_with_fine_units() -> None:
 # ---- the link -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("link", [LinkSpec(), LinkSpec(bandwidth_GBps=100.0, latency_ns=1000.0,
-                                                        granularity_bytes=256)],
-                         ids=["default", "slow-link"])
+@pytest.mark.parametrize(
+    "link",
+    [LinkSpec(), LinkSpec(bandwidth_GBps=100.0, latency_ns=1000.0, granularity_bytes=256)],
+    ids=["default", "slow-link"],
+)
 def test_exchange_costs_bytes_over_bandwidth_plus_latency(link: LinkSpec) -> None:
     system = presets.h2m2(link=link)
     eng = Engine(system, identity_tables(system, 16), fidelity="cycle")
@@ -756,11 +836,16 @@ def hbm_engine() -> Engine:
     return Engine(system, identity_tables(system, 64), fidelity="cycle")
 
 
-@pytest.mark.parametrize(("kernel", "match"), [
-    (Kernel("act", 0, "linear", m=8, k=4 * MiB, n=128), "scratchpad overflow: linear kernel"),
-    (Kernel("q", 0, "attention", batch=65536, kv_heads=64, group=8, head_dim=128, kv_len=64),
-     "scratchpad overflow: attention kernel"),
-])
+@pytest.mark.parametrize(
+    ("kernel", "match"),
+    [
+        (Kernel("act", 0, "linear", m=8, k=4 * MiB, n=128), "scratchpad overflow: linear kernel"),
+        (
+            Kernel("q", 0, "attention", batch=65536, kv_heads=64, group=8, head_dim=128, kv_len=64),
+            "scratchpad overflow: attention kernel",
+        ),
+    ],
+)
 def test_scratchpad_overflow_is_a_clear_error(
     hbm_engine: Engine, kernel: Kernel, match: str
 ) -> None:
@@ -779,19 +864,27 @@ def test_unknown_kernel_op_is_a_clear_error() -> None:
         _core.npu.plan({"op": "conv", "m": 1, "k": 1, "n": 1}, NpuSpec().to_config())
 
 
-@pytest.mark.parametrize(("fields", "match"), [
-    ({"op": "linear", "m": 0, "k": 128, "n": 128}, "linear kernel: m=0 must be positive"),
-    ({"op": "linear", "m": 1, "k": 0, "n": 128}, "linear kernel: k=0 must be positive"),
-    ({"op": "linear", "m": 1, "k": 128, "n": 0}, "linear kernel: n=0 must be positive"),
-    ({"op": "attention", "batch": 0, "kv_heads": 1, "head_dim": 128, "kv_len": 8},
-     "attention kernel: batch=0 must be positive"),
-    ({"op": "attention", "batch": 1, "kv_heads": 1, "head_dim": 128, "kv_len": 0},
-     "attention kernel: kv_len=0 must be positive"),
-    ({"op": "vector", "elements": 0}, "vector kernel: elements=0 must be positive"),
-    ({"op": "copy", "elements": 0}, "copy kernel: elements=0 must be positive"),
-])
-def test_zero_sized_shapes_are_clear_errors(hbm_engine: Engine, fields: dict[str, Any],
-                                            match: str) -> None:
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"op": "linear", "m": 0, "k": 128, "n": 128}, "linear kernel: m=0 must be positive"),
+        ({"op": "linear", "m": 1, "k": 0, "n": 128}, "linear kernel: k=0 must be positive"),
+        ({"op": "linear", "m": 1, "k": 128, "n": 0}, "linear kernel: n=0 must be positive"),
+        (
+            {"op": "attention", "batch": 0, "kv_heads": 1, "head_dim": 128, "kv_len": 8},
+            "attention kernel: batch=0 must be positive",
+        ),
+        (
+            {"op": "attention", "batch": 1, "kv_heads": 1, "head_dim": 128, "kv_len": 0},
+            "attention kernel: kv_len=0 must be positive",
+        ),
+        ({"op": "vector", "elements": 0}, "vector kernel: elements=0 must be positive"),
+        ({"op": "copy", "elements": 0}, "copy kernel: elements=0 must be positive"),
+    ],
+)
+def test_zero_sized_shapes_are_clear_errors(
+    hbm_engine: Engine, fields: dict[str, Any], match: str
+) -> None:
     with pytest.raises(ValueError, match=match):
         hbm_engine.run([Sublayer("s", (Kernel("zero", 0, **fields),))])
 
@@ -812,8 +905,9 @@ def test_inconsistent_device_specs_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="two devices need a link"):
         SystemSpec(devices=(hbm, lp))
     with pytest.raises(ValueError, match=r"different page sizes \[4096, 2097152\]"):
-        SystemSpec(devices=(hbm, dataclasses.replace(lp, mmu=MmuSpec(page_bytes=4096))),
-                   link=LinkSpec())
+        SystemSpec(
+            devices=(hbm, dataclasses.replace(lp, mmu=MmuSpec(page_bytes=4096))), link=LinkSpec()
+        )
     with pytest.raises(ValueError, match=r"device names \['hbm', 'hbm'\] must be distinct"):
         SystemSpec(devices=(hbm, hbm), link=LinkSpec())
     with pytest.raises(ValueError, match="3 devices; 1 or 2 are supported"):
@@ -846,7 +940,8 @@ def test_unmapped_and_foreign_pages_are_clear_errors() -> None:
     beyond = dataclasses.replace(kernel, stream_base=62 * 2 * MiB)  # runs past the 64-page table
     with pytest.raises((ValueError, IndexError), match="the page table has 64 pages"):
         Engine(system, identity_tables(system, 64), fidelity="cycle").run(
-            [Sublayer("s", (beyond,))])
+            [Sublayer("s", (beyond,))]
+        )
     foreign = identity_tables(system, 64)
     foreign[0][0][:] = 1  # pages on a device 1 that this system does not have
     with pytest.raises(ValueError, match="a page of device 1 is used by device 0 but no link"):
@@ -857,8 +952,10 @@ def test_unmapped_and_foreign_pages_are_clear_errors() -> None:
 
 
 def _small_program(tag: str) -> list[Sublayer]:
-    return [Sublayer("a", (Kernel(f"{tag}-a", 0, "linear", m=1, k=1024, n=1024),)),
-            Sublayer("b", (Kernel(f"{tag}-b", 0, "vector", vop="gelu", elements=1 << 16),))]
+    return [
+        Sublayer("a", (Kernel(f"{tag}-a", 0, "linear", m=1, k=1024, n=1024),)),
+        Sublayer("b", (Kernel(f"{tag}-b", 0, "vector", vop="gelu", elements=1 << 16),)),
+    ]
 
 
 def test_epoch_hook_runs_what_the_callback_returns() -> None:
@@ -872,12 +969,13 @@ def test_epoch_hook_runs_what_the_callback_returns() -> None:
 
     out = eng.run_epochs(3, callback)
     assert [c[0] for c in calls] == [0, 1, 2]
-    assert calls[0][1] == []                      # no previous epoch
-    assert calls[1][1] == ["e0-a", "e0-b"]        # the previous epoch's results
+    assert calls[0][1] == []  # no previous epoch
+    assert calls[1][1] == ["e0-a", "e0-b"]  # the previous epoch's results
     assert calls[2][1] == ["e1-a", "e1-b"]
     assert len(out) == 3
     assert [[k.name for s in ep for k in s.kernels] for ep in out] == [
-        [f"e{e}-a", f"e{e}-b"] for e in range(3)]
+        [f"e{e}-a", f"e{e}-b"] for e in range(3)
+    ]
     # epochs follow each other in time, and each equals the same program run on its own
     for prev, nxt in itertools.pairwise(out):
         assert ps(nxt[0].start_ns) == ps(prev[-1].end_ns)
@@ -924,19 +1022,34 @@ def test_timeline_is_chrome_trace_with_device_core_channel_link_and_barrier_trac
     system = presets.h2m2()
     eng = Engine(system, identity_tables(system, 64), fidelity="cycle", record_timeline=True)
     program = [
-        Sublayer("qkv", (Kernel("q_h", 0, "linear", m=1, k=2048, n=4096),
-                         Kernel("q_l", 1, "linear", m=1, k=2048, n=1024)),
-                 exchange_bytes=(64 * 1024, 16 * 1024)),
-        Sublayer("attn", (Kernel("a_h", 0, "attention", batch=4, kv_heads=4, group=1,
-                                 head_dim=128, kv_len=512),), exchange_bytes=(4096, 0)),
+        Sublayer(
+            "qkv",
+            (
+                Kernel("q_h", 0, "linear", m=1, k=2048, n=4096),
+                Kernel("q_l", 1, "linear", m=1, k=2048, n=1024),
+            ),
+            exchange_bytes=(64 * 1024, 16 * 1024),
+        ),
+        Sublayer(
+            "attn",
+            (
+                Kernel(
+                    "a_h", 0, "attention", batch=4, kv_heads=4, group=1, head_dim=128, kv_len=512
+                ),
+            ),
+            exchange_bytes=(4096, 0),
+        ),
     ]
     res = eng.run(program)
     path = tmp_path / "trace.json"
     eng.write_timeline(path)
     trace = json.loads(path.read_text())
     events = trace["traceEvents"]
-    procs = {e["pid"]: e["args"]["name"] for e in events
-             if e["ph"] == "M" and e["name"] == "process_name"}
+    procs = {
+        e["pid"]: e["args"]["name"]
+        for e in events
+        if e["ph"] == "M" and e["name"] == "process_name"
+    }
     assert sorted(procs.values()) == ["hbm", "link", "lpddr", "system"]
     pid = {name: p for p, name in procs.items()}
     threads: dict[int, set[str]] = {}
@@ -977,11 +1090,23 @@ def test_same_program_gives_identical_results(fidelity: str) -> None:
     # `sampled` gets a kernel big enough to be extrapolated; `cycle` smaller ones (same code path)
     k_lpddr = 4096 if fidelity == "sampled" else 1024
     program = [
-        Sublayer("fc", (Kernel("fc_h", 0, "linear", m=1, k=2048, n=8192),
-                        Kernel("fc_l", 1, "linear", m=1, k=k_lpddr, n=16384)),
-                 exchange_bytes=(8192, 16384)),
-        Sublayer("attn", (Kernel("a_h", 0, "attention", batch=8, kv_heads=4, group=2,
-                                 head_dim=128, kv_len=1024),), exchange_bytes=(1024, 0)),
+        Sublayer(
+            "fc",
+            (
+                Kernel("fc_h", 0, "linear", m=1, k=2048, n=8192),
+                Kernel("fc_l", 1, "linear", m=1, k=k_lpddr, n=16384),
+            ),
+            exchange_bytes=(8192, 16384),
+        ),
+        Sublayer(
+            "attn",
+            (
+                Kernel(
+                    "a_h", 0, "attention", batch=8, kv_heads=4, group=2, head_dim=128, kv_len=1024
+                ),
+            ),
+            exchange_bytes=(1024, 0),
+        ),
     ]
     engines = [Engine(system, identity_tables(system), fidelity=fidelity) for _ in range(2)]
     runs = [eng.run(program) for eng in engines]
@@ -1008,19 +1133,32 @@ def test_sampled_threads_change_nothing_but_the_wall_time(tmp_path: Path) -> Non
     system = presets.h2m2()
     fc_h = Kernel("fc_h", 0, "linear", m=1, k=2048, n=8192)
     program = [
-        Sublayer("fc", (fc_h, Kernel("fc_l", 1, "linear", m=1, k=4096, n=16384)),
-                 exchange_bytes=(8192, 16384)),
-        Sublayer("attn", (Kernel("a_h", 0, "attention", batch=8, kv_heads=4, group=2,
-                                 head_dim=128, kv_len=1024),
-                          Kernel("a_l", 1, "vector", vop="gelu", elements=1 << 20,
-                                 signature="")),  # unsigned: never memoised
-                 exchange_bytes=(1024, 0)),
+        Sublayer(
+            "fc",
+            (fc_h, Kernel("fc_l", 1, "linear", m=1, k=4096, n=16384)),
+            exchange_bytes=(8192, 16384),
+        ),
+        Sublayer(
+            "attn",
+            (
+                Kernel(
+                    "a_h", 0, "attention", batch=8, kv_heads=4, group=2, head_dim=128, kv_len=1024
+                ),
+                Kernel("a_l", 1, "vector", vop="gelu", elements=1 << 20, signature=""),
+            ),  # unsigned: never memoised
+            exchange_bytes=(1024, 0),
+        ),
         Sublayer("fc again", (dataclasses.replace(fc_h, name="fc_h2"),)),  # a memo hit
     ]
     runs, spans = [], []
     for threads in (1, 2):
-        eng = Engine(system, identity_tables(system), fidelity="sampled", threads=threads,
-                     record_timeline=True)
+        eng = Engine(
+            system,
+            identity_tables(system),
+            fidelity="sampled",
+            threads=threads,
+            record_timeline=True,
+        )
         runs.append(eng.run(program))
         eng.write_timeline(tmp_path / f"t{threads}.json")
         spans.append(json.loads((tmp_path / f"t{threads}.json").read_text()))
@@ -1033,7 +1171,8 @@ def test_sampled_threads_change_nothing_but_the_wall_time(tmp_path: Path) -> Non
     for threads in (1, 2):
         with pytest.raises((ValueError, IndexError), match="is not mapped"):
             Engine(system, tables, fidelity="sampled", threads=threads).run(
-                [Sublayer("ok", (fc_h,)), program[1]])
+                [Sublayer("ok", (fc_h,)), program[1]]
+            )
     with pytest.raises(ValueError, match="threads=0 must be a positive integer"):
         Engine(system, identity_tables(system), threads=0)
 
@@ -1062,14 +1201,19 @@ def test_cycle_cosimulation_equals_each_kernel_alone() -> None:
     """In `cycle` mode the two devices of a sublayer run in one loop; they share only the link,
     so with local pages each kernel takes exactly what it takes alone."""
     system = presets.h2m2()
-    kernels = (Kernel("h", 0, "linear", m=1, k=4096, n=8192),
-               Kernel("l", 1, "attention", batch=8, kv_heads=4, group=1, head_dim=128,
-                      kv_len=1024))
+    kernels = (
+        Kernel("h", 0, "linear", m=1, k=4096, n=8192),
+        Kernel("l", 1, "attention", batch=8, kv_heads=4, group=1, head_dim=128, kv_len=1024),
+    )
     together = Engine(system, identity_tables(system), fidelity="cycle").run(
-        [Sublayer("both", kernels)])[0]
+        [Sublayer("both", kernels)]
+    )[0]
     for k, r in zip(kernels, together.kernels, strict=True):
-        alone = Engine(system, identity_tables(system), fidelity="cycle").run(
-            [Sublayer("alone", (k,))])[0].kernels[0]
+        alone = (
+            Engine(system, identity_tables(system), fidelity="cycle")
+            .run([Sublayer("alone", (k,))])[0]
+            .kernels[0]
+        )
         assert ps(r.time_ns) == ps(alone.time_ns)
         assert r.requests == alone.requests
         # the traffic is the same request for request ...

@@ -20,8 +20,15 @@ from h2m2.dram.standards import _PRESETS
 
 N = 20_000
 PRESETS = sorted(_PRESETS)
-TRACES = ("sequential", "random", "row_stride", "one_bank_stride", "mixed", "mixed_closed_per_bank",
-          "sequential_xor")
+TRACES = (
+    "sequential",
+    "random",
+    "row_stride",
+    "one_bank_stride",
+    "mixed",
+    "mixed_closed_per_bank",
+    "sequential_xor",
+)
 COLUMN = [int(c) for c in (Command.RD, Command.WR, Command.RDA, Command.WRA)]
 
 
@@ -32,13 +39,21 @@ def system(dev: DeviceSpec, trace: str) -> MemorySystem:
     controller = ControllerSpec(refresh="all_bank")
     mapping = AddressMapping()
     if trace == "mixed_closed_per_bank":
-        controller = ControllerSpec(page_policy="closed", refresh="per_bank", read_queue=16,
-                                    write_queue=16, write_high_watermark=12, write_low_watermark=4,
-                                    row_hit_cap=4)
+        controller = ControllerSpec(
+            page_policy="closed",
+            refresh="per_bank",
+            read_queue=16,
+            write_queue=16,
+            write_high_watermark=12,
+            write_low_watermark=4,
+            row_hit_cap=4,
+        )
     if trace == "sequential_xor":
         mapping = AddressMapping(xor_bank=True)
-    return MemorySystem(MemorySpec(dev, channels=channels, mapping=mapping, controller=controller),
-                        record_commands=True)
+    return MemorySystem(
+        MemorySpec(dev, channels=channels, mapping=mapping, controller=controller),
+        record_commands=True,
+    )
 
 
 def make_trace(mem: MemorySystem, trace: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -75,8 +90,9 @@ def logs() -> dict[tuple[str, str], tuple[MemorySystem, np.ndarray, int]]:
     return {}
 
 
-def get_log(cache: dict[tuple[str, str], tuple[MemorySystem, np.ndarray, int]], name: str,
-            trace: str) -> tuple[MemorySystem, np.ndarray, int]:
+def get_log(
+    cache: dict[tuple[str, str], tuple[MemorySystem, np.ndarray, int]], name: str, trace: str
+) -> tuple[MemorySystem, np.ndarray, int]:
     if (name, trace) not in cache:
         mem = system(_PRESETS[name], trace)
         addr, w = make_trace(mem, trace)
@@ -91,9 +107,8 @@ def get_log(cache: dict[tuple[str, str], tuple[MemorySystem, np.ndarray, int]], 
 def test_checker_finds_no_violation(logs, name: str, trace: str) -> None:
     mem, log, writes = get_log(logs, name, trace)
     violations = check(log, mem.spec.dev)
-    assert violations == [], (
-        f"{name} {trace}: {len(violations)} violations, e.g.\n"
-        + "\n".join(v.describe(log) for v in violations[:10])
+    assert violations == [], f"{name} {trace}: {len(violations)} violations, e.g.\n" + "\n".join(
+        v.describe(log) for v in violations[:10]
     )
     cmd = log["command"]
     assert int(np.isin(cmd, COLUMN).sum()) == N
@@ -108,6 +123,15 @@ def test_traces_exercise_the_rules(logs, name: str) -> None:
         _, log, _ = get_log(logs, name, trace)
         for c in Command:
             counts[c] += int(np.count_nonzero(log["command"] == int(c)))
-    for c in (Command.ACT, Command.PRE, Command.RD, Command.WR, Command.RDA, Command.WRA,
-              Command.PREA, Command.REFab, Command.REFpb):
+    for c in (
+        Command.ACT,
+        Command.PRE,
+        Command.RD,
+        Command.WR,
+        Command.RDA,
+        Command.WRA,
+        Command.PREA,
+        Command.REFab,
+        Command.REFpb,
+    ):
         assert counts[c] > 0, f"{name}: no {c.name} in any trace"

@@ -40,7 +40,8 @@ class Result:
             record_commands=True,
         )
         self.stats: DramStats = self.mem.run(
-            np.arange(n, dtype=np.uint64) * np.uint64(self.mem.transaction_bytes))
+            np.arange(n, dtype=np.uint64) * np.uint64(self.mem.transaction_bytes)
+        )
         self.log = self.mem.command_log()
         self.c = self.mem.spec.dev.cycles()
         self.org = self.mem.spec.dev.organization

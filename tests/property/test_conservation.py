@@ -58,8 +58,9 @@ class Case:
 def cases(draw: Any) -> Case:
     dev = _PRESETS[draw(st.sampled_from(PRESETS))]
     channels = draw(st.integers(1, 3))
-    mapping = AddressMapping(order=tuple(draw(st.permutations(FIELDS))),
-                             xor_bank=draw(st.booleans()))
+    mapping = AddressMapping(
+        order=tuple(draw(st.permutations(FIELDS))), xor_bank=draw(st.booleans())
+    )
     wq = draw(st.integers(2, 64))
     high = draw(st.integers(1, wq))
     controller = ControllerSpec(
@@ -84,8 +85,9 @@ def cases(draw: Any) -> Case:
         idx = (int(rng.integers(0, slots)) + np.arange(n, dtype=np.uint64)) % np.uint64(slots)
     elif pattern == "strided":
         stride = 1 << draw(st.integers(0, int(slots).bit_length() - 1))
-        idx = (int(rng.integers(0, slots)) + np.arange(n, dtype=np.uint64) * np.uint64(stride)) \
-            % np.uint64(slots)
+        idx = (
+            int(rng.integers(0, slots)) + np.arange(n, dtype=np.uint64) * np.uint64(stride)
+        ) % np.uint64(slots)
     else:  # a few hot addresses, repeated: row hits, conflicts and repeated requests
         hot = rng.integers(0, slots, int(rng.integers(1, 6)), dtype=np.uint64)
         idx = hot[rng.integers(0, len(hot), n)]
@@ -106,9 +108,14 @@ def cases(draw: Any) -> Case:
 def flat_key(f: dict[str, np.ndarray], spec: MemorySpec) -> np.ndarray:
     o = spec.dev.organization
     key = np.zeros(len(f["channel"]), dtype=np.int64)
-    for name, size in (("channel", spec.scheduled_channels), ("rank", o.ranks),
-                       ("bankgroup", o.bank_groups), ("bank", o.banks_per_group),
-                       ("row", o.rows), ("column", o.bursts_per_row)):
+    for name, size in (
+        ("channel", spec.scheduled_channels),
+        ("rank", o.ranks),
+        ("bankgroup", o.bank_groups),
+        ("bank", o.banks_per_group),
+        ("row", o.rows),
+        ("column", o.bursts_per_row),
+    ):
         key = key * size + np.asarray(f[name], dtype=np.int64)
     return key
 

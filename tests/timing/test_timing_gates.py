@@ -63,8 +63,14 @@ def encode(spec: MemorySpec, r: Req, channel: int = 0) -> int:
         "row": o.rows,
         "column": o.bursts_per_row,
     }
-    value = {"channel": channel, "rank": r.rank, "bankgroup": r.bg, "bank": r.bank,
-             "row": r.row, "column": r.column}
+    value = {
+        "channel": channel,
+        "rank": r.rank,
+        "bankgroup": r.bg,
+        "bank": r.bank,
+        "row": r.row,
+        "column": r.column,
+    }
     x = 0
     for name in spec.mapping.order:  # most significant first
         assert 0 <= value[name] < sizes[name]
@@ -80,18 +86,23 @@ class Run:
 
     def __init__(self, dev: DeviceSpec, reqs: Sequence[Req], **controller: object) -> None:
         ctrl = {"refresh": "none", **controller}
-        self.spec = MemorySpec(dev, channels=1, mapping=AddressMapping(),
-                               controller=ControllerSpec(**ctrl))  # type: ignore[arg-type]
+        self.spec = MemorySpec(
+            dev, channels=1, mapping=AddressMapping(), controller=ControllerSpec(**ctrl)
+        )  # type: ignore[arg-type]
         self.mem = MemorySystem(self.spec, record_commands=True)
         reqs = sorted(reqs, key=lambda r: r.at)
         addr = np.array([encode(self.spec, r) for r in reqs], dtype=np.uint64)
         fields = self.mem.decode(addr)
         for i, r in enumerate(reqs):  # the test's encoder agrees with the engine's decoder
-            got = tuple(int(fields[k][i]) for k in ("channel", "rank", "bankgroup", "bank", "row",
-                                                    "column"))
+            got = tuple(
+                int(fields[k][i]) for k in ("channel", "rank", "bankgroup", "bank", "row", "column")
+            )
             assert got == (0, r.rank, r.bg, r.bank, r.row, r.column)
-        self.stats = self.mem.run(addr, np.array([r.write for r in reqs], dtype=bool),
-                                  np.array([r.at for r in reqs], dtype=np.int64))
+        self.stats = self.mem.run(
+            addr,
+            np.array([r.write for r in reqs], dtype=bool),
+            np.array([r.at for r in reqs], dtype=np.int64),
+        )
         assert self.stats.requests == len(reqs)
         self.log = self.mem.command_log()
         violations = check(self.log, dev)
@@ -114,8 +125,16 @@ class Run:
         """(time, command, rank, bankgroup, bank) of ``cmds`` on channel 0 at or after ``t0``."""
         sel = (self.log["channel"] == 0) & (self.log["time"] >= t0)
         sel &= np.isin(self.log["command"], [int(c) for c in cmds])
-        return [(int(e["time"]), Command(int(e["command"])), int(e["rank"]), int(e["bankgroup"]),
-                 int(e["bank"])) for e in self.log[sel]]
+        return [
+            (
+                int(e["time"]),
+                Command(int(e["command"])),
+                int(e["rank"]),
+                int(e["bankgroup"]),
+                int(e["bank"]),
+            )
+            for e in self.log[sel]
+        ]
 
     def assert_blocked_before(self, t: int, cmd: Command, *rules: str) -> None:
         """Tightness, seen by the checker: the ``cmd`` issued at cycle ``t`` would break one of
@@ -130,8 +149,11 @@ class Run:
 
     def lat(self, name: str, prev: Command, nxt: Command) -> int:
         """Latency in cycles of the preset's row ``name`` between ``prev`` and ``nxt``."""
-        found = [r.latency_cycles for r in self.rows
-                 if r.name == name and prev in r.preceding and nxt in r.following]
+        found = [
+            r.latency_cycles
+            for r in self.rows
+            if r.name == name and prev in r.preceding and nxt in r.following
+        ]
         assert found, f"{self.spec.dev.name} has no row {name} for {prev.name} -> {nxt.name}"
         return max(found)
 
@@ -144,6 +166,7 @@ def opened(*banks: tuple[int, int, int]) -> list[Req]:
 # --------------------------------------------------------------------------- scenarios (per rule)
 # Each scenario returns (distance found, distance required) after asserting the first command
 # issued where the scenario expects it.
+
 
 def act_to_read(dev: DeviceSpec, rule: str) -> tuple[int, int]:
     """One read to a closed bank: ACT at its arrival, RD exactly tRCD later."""
@@ -162,18 +185,27 @@ def act_to_write(dev: DeviceSpec, rule: str) -> tuple[int, int]:
     return wr - act, run.lat(rule, ACT, WR)
 
 
-def column_pair(dev: DeviceSpec, first_write: bool, second_write: bool,
-                second: tuple[int, int, int], rules: Sequence[str]) -> tuple[int, int]:
+def column_pair(
+    dev: DeviceSpec,
+    first_write: bool,
+    second_write: bool,
+    second: tuple[int, int, int],
+    rules: Sequence[str],
+) -> tuple[int, int]:
     """Two column commands to open rows: the first to (rank 0, bg 0, bank 0), the second to
     ``second``. Both requests wait from cycle T; when the direction changes the second request
     arrives one cycle later, so that the first is served first (reads go before writes while both
     wait, and a lone write is drained at once). Required distance: the largest of ``rules``.
     """
     r, g, b = second
-    run = Run(dev, [*opened((0, 0, 0), second),
-                    Req(T, write=first_write),
-                    Req(T + int(first_write != second_write), write=second_write,
-                        rank=r, bg=g, bank=b)])
+    run = Run(
+        dev,
+        [
+            *opened((0, 0, 0), second),
+            Req(T, write=first_write),
+            Req(T + int(first_write != second_write), write=second_write, rank=r, bg=g, bank=b),
+        ],
+    )
     c1 = WR if first_write else RD
     c2 = WR if second_write else RD
     cols = run.from_cycle(T, (RD, WR, RDA, WRA))
@@ -183,8 +215,9 @@ def column_pair(dev: DeviceSpec, first_write: bool, second_write: bool,
     return cols[1][0] - cols[0][0], max(run.lat(name, c1, c2) for name in rules)
 
 
-def act_to_act(dev: DeviceSpec, second: tuple[int, int, int], rules: Sequence[str]
-               ) -> tuple[int, int]:
+def act_to_act(
+    dev: DeviceSpec, second: tuple[int, int, int], rules: Sequence[str]
+) -> tuple[int, int]:
     """Reads to two closed banks, both waiting from cycle 0: ACT at 0, the next ACT at tRRD."""
     r, g, b = second
     run = Run(dev, [Req(0), Req(0, rank=r, bg=g, bank=b)])
@@ -236,15 +269,25 @@ def rda_to_act(dev: DeviceSpec) -> Run:
     after tWTR_L from the second write: long enough after the ACT that tRC no longer binds the
     ACT of row 1, which then waits for exactly RDA + tRTP + tRP.
     """
-    return Run(dev, [Req(0, write=True), Req(0, write=True, bank=1), Req(0), Req(0, row=1)],
-               page_policy="closed", write_high_watermark=1, write_low_watermark=0)
+    return Run(
+        dev,
+        [Req(0, write=True), Req(0, write=True, bank=1), Req(0), Req(0, row=1)],
+        page_policy="closed",
+        write_high_watermark=1,
+        write_low_watermark=0,
+    )
 
 
 def wra_to_act(dev: DeviceSpec) -> Run:
     """Closed page: a lone write (WRA, the row's last hit) while a read to another row of the same
     bank waits (high watermark 1 keeps the controller writing): the ACT waits WRA + tWR + tRP."""
-    return Run(dev, [Req(0, write=True), Req(1, row=1)],
-               page_policy="closed", write_high_watermark=1, write_low_watermark=0)
+    return Run(
+        dev,
+        [Req(0, write=True), Req(1, row=1)],
+        page_policy="closed",
+        write_high_watermark=1,
+        write_low_watermark=0,
+    )
 
 
 def refresh_run(dev: DeviceSpec, mode: str, reqs: Sequence[Req]) -> Run:

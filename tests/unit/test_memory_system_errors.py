@@ -37,8 +37,9 @@ def test_unknown_standard_names_the_name_and_the_known_ones() -> None:
         MemorySpec("GDDR9")
 
 
-@pytest.mark.parametrize(("field", "value"), [("banks_per_group", 3), ("rows", 1000),
-                                              ("bank_groups", 6), ("ranks", 3)])
+@pytest.mark.parametrize(
+    ("field", "value"), [("banks_per_group", 3), ("rows", 1000), ("bank_groups", 6), ("ranks", 3)]
+)
 def test_non_power_of_two_organisation_names_the_field(field: str, value: int) -> None:
     dev = get("HBM3").override(**{field: value})
     with pytest.raises(ValueError, match=rf"organization\.{field}={value} must be a power of two"):
@@ -61,8 +62,11 @@ def test_zero_burst_length_timing_names_nBL() -> None:
     [({"nRCD_RD": -1}, "nRCD_RD"), ({"tRCD_RD_ns": -1.0}, "nRCD_RD"), ({"nCL": -3}, "nCL")],
 )
 def test_negative_timing_names_the_timing(override: dict[str, float], timing: str) -> None:
-    with pytest.raises(ValueError, match=rf"HBM3_6400_16Gb_8hi: timing {timing}=.* must not be "
-                                         r"negative"):
+    with pytest.raises(
+        ValueError,
+        match=rf"HBM3_6400_16Gb_8hi: timing {timing}=.* must not be "
+        r"negative",
+    ):
         MemorySystem(get("HBM3").override(**override))
 
 
@@ -102,8 +106,10 @@ def test_device_of_the_wrong_type_is_a_type_error() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"write_high_watermark": 80},
-         "write watermarks low=16, high=80 must satisfy 0 <= low < high <= write_queue=64"),
+        (
+            {"write_high_watermark": 80},
+            "write watermarks low=16, high=80 must satisfy 0 <= low < high <= write_queue=64",
+        ),
         ({"write_low_watermark": 48}, "write watermarks low=48, high=48 must satisfy"),
         ({"write_low_watermark": -1}, "write watermarks low=-1, high=48 must satisfy"),
         ({"write_queue": 32}, "high=48 must satisfy 0 <= low < high <= write_queue=32"),
@@ -133,8 +139,11 @@ def test_bad_controller_settings_name_the_field(kwargs: dict[str, object], messa
     ],
 )
 def test_bad_mapping_order_names_the_order(order: tuple[str, ...]) -> None:
-    with pytest.raises(ValueError, match=r"AddressMapping: order=" + "-".join(order) + " must name "
-                                         r"each of channel, rank, bankgroup, bank, row, column"):
+    with pytest.raises(
+        ValueError,
+        match=r"AddressMapping: order=" + "-".join(order) + " must name "
+        r"each of channel, rank, bankgroup, bank, row, column",
+    ):
         AddressMapping(order=order)
 
 
@@ -148,8 +157,11 @@ def test_address_beyond_capacity_names_address_and_capacity(mem: MemorySystem) -
     cap = mem.capacity_bytes
     assert cap == 2 << 30
     addr = np.array([0, 64, cap + 0x40], dtype=np.uint64)
-    with pytest.raises(ValueError, match=rf"address {cap + 0x40:#x} of request 2 is beyond the "
-                                         rf"capacity of {cap} bytes"):
+    with pytest.raises(
+        ValueError,
+        match=rf"address {cap + 0x40:#x} of request 2 is beyond the "
+        rf"capacity of {cap} bytes",
+    ):
         mem.run(addr)
     with pytest.raises(ValueError, match=rf"address {cap:#x} of request 0"):
         mem.run(np.array([cap], dtype=np.uint64))
@@ -181,8 +193,11 @@ def test_mismatched_arrival_length_names_both_lengths(mem: MemorySystem) -> None
 
 
 def test_decreasing_arrivals_name_both_requests(mem: MemorySystem) -> None:
-    with pytest.raises(ValueError, match=r"arrival cycles must not decrease: request 2 arrives at "
-                                         r"3, before request 1 at 5"):
+    with pytest.raises(
+        ValueError,
+        match=r"arrival cycles must not decrease: request 2 arrives at "
+        r"3, before request 1 at 5",
+    ):
         mem.run(np.array([0, 32, 64], dtype=np.uint64), arrival_cycles=np.array([0, 5, 3]))
     assert mem.stats().requests == 0
 
@@ -214,11 +229,19 @@ def test_engine_rejects_a_bad_address_without_the_python_checks(mem: MemorySyste
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
         # a sanitizer build needs its runtime preloaded in the child too
-        env={"PYTHONPATH": str(PYTHON_DIR), "PATH": "/usr/bin:/bin",
-             **{k: v for k, v in os.environ.items()
-                if k in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}},
+        env={
+            "PYTHONPATH": str(PYTHON_DIR),
+            "PATH": "/usr/bin:/bin",
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if k in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")
+            },
+        },
     )
 
 

@@ -442,13 +442,19 @@ def test_streaming_cores_declare_the_regions_they_move(kern: dict) -> None:
         own = expand([(g["count"], g["loads"]) for g in core["groups"]])
         assert_partition(own, core["load_base"], core["load_bytes"])
         if core["store_bytes"]:
-            assert_partition(expand([(g["count"], g["stores"]) for g in core["groups"]]),
-                             core["store_base"], core["store_bytes"])
-    assert_partition([(c["load_base"], c["load_bytes"]) for c in plan["cores"]], 3 << 20,
-                     plan["load_bytes"])
+            assert_partition(
+                expand([(g["count"], g["stores"]) for g in core["groups"]]),
+                core["store_base"],
+                core["store_bytes"],
+            )
+    assert_partition(
+        [(c["load_base"], c["load_bytes"]) for c in plan["cores"]], 3 << 20, plan["load_bytes"]
+    )
     # outputs of attention are written where planned (no store region); vector ops in place
-    assert all(c["store_bytes"] == (0 if kern["op"] == "attention" else c["load_bytes"])
-               for c in plan["cores"])
+    assert all(
+        c["store_bytes"] == (0 if kern["op"] == "attention" else c["load_bytes"])
+        for c in plan["cores"]
+    )
     if kern["op"] == "vector":
         assert all(c["store_base"] == c["load_base"] for c in plan["cores"])
 

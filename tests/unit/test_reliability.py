@@ -85,7 +85,8 @@ _LONG_ENGINE_RUNS = {
 
 @pytest.mark.parametrize("engine", list(_LONG_ENGINE_RUNS), ids=list(_LONG_ENGINE_RUNS))
 def test_ctrl_c_stops_a_long_engine_run_cleanly(engine: str) -> None:
-    proc = interrupt_child("""
+    proc = interrupt_child(
+        """
         import numpy as np
         from h2m2 import presets
         from h2m2.engine import Engine, Kernel, Sublayer
@@ -99,7 +100,8 @@ def test_ctrl_c_stops_a_long_engine_run_cleanly(engine: str) -> None:
             eng.run([Sublayer("s", tuple(big))])
         except KeyboardInterrupt:
             print("INTERRUPTED", flush=True)
-    """.replace("ENGINE", _LONG_ENGINE_RUNS[engine]))
+    """.replace("ENGINE", _LONG_ENGINE_RUNS[engine])
+    )
     assert "INTERRUPTED" in proc.stdout, proc.stderr
     assert proc.returncode == 0
 

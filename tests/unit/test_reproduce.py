@@ -35,8 +35,18 @@ FIGURES = {
 
 def _args(out: Path, only: str) -> list[str]:
     return [
-        "reproduce", "--quick", "--tiny", "--fidelity", "analytic", "--only", only,
-        "--out", str(out), "--workers", "1", "--no-progress",
+        "reproduce",
+        "--quick",
+        "--tiny",
+        "--fidelity",
+        "analytic",
+        "--only",
+        only,
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--no-progress",
     ]
 
 
@@ -59,8 +69,13 @@ def test_only_main_and_mapping_then_resume(tmp_path: Path, count_simulate: list[
     first = count_simulate[0]
     assert first > 0
     names = {p.name for p in out.iterdir() if not p.name.startswith(".")}
-    assert names == {"main.csv", "mapping_study.csv", "report.md", "main_speedup.png",
-                     "mapping_study.png"}
+    assert names == {
+        "main.csv",
+        "mapping_study.csv",
+        "report.md",
+        "main_speedup.png",
+        "mapping_study.png",
+    }
     for f in ("main.csv", "mapping_study.csv"):
         assert list(pd.read_csv(out / f).columns) == COLUMNS[f]
     report = (out / "report.md").read_text()
@@ -80,8 +95,9 @@ def test_only_main_and_mapping_then_resume(tmp_path: Path, count_simulate: list[
     ms = pd.read_csv(out / "mapping_study.csv")
     gpt_base = df[(df.model == "GPT3-175B") & (df.system == "lpddr_only")].set_index("seq_len")
     for r in ms.itertuples():
-        assert r.speedup == pytest.approx(gpt_base.loc[r.seq_len, "iteration_time_s"]
-                                          / r.iteration_time_s)
+        assert r.speedup == pytest.approx(
+            gpt_base.loc[r.seq_len, "iteration_time_s"] / r.iteration_time_s
+        )
 
     # Resume: every point is cached, nothing is simulated again, same numbers.
     assert len(list((out / ".points").glob("*.json"))) > 0
@@ -92,8 +108,7 @@ def test_only_main_and_mapping_then_resume(tmp_path: Path, count_simulate: list[
 
 
 def test_every_experiment_output(tmp_path: Path) -> None:
-    res = reproduce(tmp_path, quick=True, tiny=True, fidelity="analytic", workers=1,
-                    progress=False)
+    res = reproduce(tmp_path, quick=True, tiny=True, fidelity="analytic", workers=1, progress=False)
     assert res["stats"]["failed"] == 0
     report = (tmp_path / "report.md").read_text()
     for f, cols in COLUMNS.items():
@@ -110,7 +125,11 @@ def test_every_experiment_output(tmp_path: Path) -> None:
     assert energy.loc["lpddr_only", "speedup"] == pytest.approx(1.0)
     assert energy.loc["lpddr_only", "energy_rel"] == pytest.approx(1.0)
     assert set(pd.read_csv(tmp_path / "sensitivity.csv").knob) == {
-        "hbm_capacity_gb", "hbm_bandwidth_TBps", "lpddr_bandwidth_GBps", "lpddr_cores"}
+        "hbm_capacity_gb",
+        "hbm_bandwidth_TBps",
+        "lpddr_bandwidth_GBps",
+        "lpddr_cores",
+    }
 
 
 def test_unknown_experiment_is_a_usage_error(

@@ -731,7 +731,12 @@ def test_a_swap_larger_than_either_memory_can_stage_is_timed_by_reference_copies
     for gb in (16, 32):
         system = presets.h2m2(hbm_capacity_gb=gb)
         r = h2m2.simulate(
-            system, GPT3, batch=8, seq_len=256, policy=Scripted(pol), iterations=2,
+            system,
+            GPT3,
+            batch=8,
+            seq_len=256,
+            policy=Scripted(pol),
+            iterations=2,
             fidelity="analytic",
         )
         assert r.complete, r.error
@@ -786,8 +791,12 @@ def test_the_oracle_is_the_best_split_of_the_simulator_itself() -> None:
     # a cost model that misjudges the linear layers (4x their compute) misleads its Oracle
     wrong = h2m2.cost_model.CostModel(intensity_factor={"qkv": 4.0, "fc": 4.0})
     gpt3 = {"batch": 32, "seq_len": 2048, "fidelity": "analytic"}
-    by_model = h2m2.simulate(system, GPT3, policy=h2m2.policies.Oracle(
-        cost_model=wrong, time_tables="cost_model"), **gpt3)
+    by_model = h2m2.simulate(
+        system,
+        GPT3,
+        policy=h2m2.policies.Oracle(cost_model=wrong, time_tables="cost_model"),
+        **gpt3,
+    )
     measured = h2m2.simulate(system, GPT3, policy=h2m2.policies.Oracle(cost_model=wrong), **gpt3)
     assert _kernel_sum_ns(measured) < _kernel_sum_ns(by_model)
     with pytest.raises(ValueError, match="time_tables"):
