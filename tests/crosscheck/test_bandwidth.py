@@ -178,3 +178,32 @@ def test_bandwidth_never_exceeds_peak(name: str) -> None:
         cols = log[np.isin(log["command"], COLUMN)]
         per_channel = np.bincount(cols["channel"], minlength=mem.spec.scheduled_channels)
         assert per_channel.max() * n_bl <= s.cycles
+
+
+@pytest.mark.parametrize("device", ["hbm", "lpddr"])
+def test_streams_a_whole_row_period_apart_meet_in_the_same_banks(device: str) -> None:
+    # The memory alone, no NPU: two streams interleaved request by request. Addresses a whole
+    # row period apart (the span of the fields below the row: 6 MiB on the H2M2 HBM, 2 MiB on its
+    # LPDDR) decode to the same channel, bank group, bank and column in different rows, so the
+    # streams keep closing each other's rows; half a period further they use other banks. This
+    # is why the DMA stagger starts such cores spread over the period (docs/fidelity.md,
+    # limitation 7).
+    from h2m2 import presets
+
+    spec = (presets.hbm_device() if device == "hbm" else presets.lpddr_device()).memory
+    period = spec.capacity_bytes // spec.dev.organization.rows
+    n = 4 * period // 3 // 32 * 32  # bytes per stream: over a period, short of the next one
+
+    def run(gap: int) -> DramStats:
+        a = np.arange(0, n, 32, dtype=np.uint64)
+        mem = MemorySystem(spec)
+        stats = mem.run(np.stack([a, a + np.uint64(gap)], axis=1).reshape(-1))
+        same = mem.decode(np.array([0, gap], dtype=np.uint64))
+        same_bank = all(same[f][0] == same[f][1] for f in ("channel", "bankgroup", "bank", "rank"))
+        assert same_bank == (gap % period == 0)
+        return stats
+
+    aligned, offset = run(2 * period), run(2 * period + period // 2)
+    assert aligned.requests == offset.requests == 2 * n // 32
+    assert aligned.row_conflicts > 3 * offset.row_conflicts
+    assert aligned.bandwidth_GBps < 0.9 * offset.bandwidth_GBps
