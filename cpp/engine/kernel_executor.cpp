@@ -687,7 +687,7 @@ std::vector<KernelTiming> KernelExecutor::run(const std::vector<KernelTask>& tas
       if (dev.config.npu.dma_stagger) {
         const auto region = static_cast<std::uint64_t>(c.program->load_bytes);
         const std::uint64_t period = dev.memory.row_period_bytes();
-        if (region > 0 && region % period == 0) {
+        if (task.plan->cores.size() > 1 && region > 0 && region % period == 0) {
           // Whole row periods: start at index/cores of the period, measured on the physical
           // address, so cores streaming in lockstep meet in different banks however far apart
           // their regions lie; the wrap, a whole number of periods back, keeps the phase.

@@ -724,6 +724,8 @@ def test_sampled_does_not_extrapolate_across_a_change_of_placement(
     rs = Engine(system, tables, fidelity="sampled").run([Sublayer("s", (kernel,))])[0].kernels[0]
     local = run_kernel(HBM, kernel, "cycle")[0]
     assert rc.time_ns > 1.3 * local.time_ns, "the remote tiles must matter for this test"
+    # every local KV byte read once from the local memory, however the stagger ordered the stream
+    assert rc.dram["reads"] == local_pages * 2 * MiB // 32
     assert rs.extrapolated and rs.simulated_fraction < 1.0
     err = rs.time_ns / rc.time_ns - 1
     row = f"hbm:attention-contiguous-{local_pages}of{batch}-local"
