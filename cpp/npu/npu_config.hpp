@@ -51,8 +51,10 @@ struct NpuConfig {
   // DMA engine (per core)
   int dma_max_inflight = 256;           // memory requests in flight per core
   int dma_issue_per_cycle = 4;          // requests one DMA engine can issue per NPU cycle
-  // Core c of C starts each single-stream load tile c/C of the way in and wraps around, so cores
-  // in lockstep on identical tiles do not meet in the same banks (docs/assumptions.md).
+  // Keep cores in lockstep out of each other's banks: a core whose loads are one region a whole
+  // number of the memory's row periods long starts c/C of a period in (region stagger), any
+  // other core starts each single-stream load tile c/C of the way in (tile stagger); both wrap
+  // around (KernelExecutor, docs/assumptions.md).
   bool dma_stagger = true;
   DmaArbitration dma_arbitration = DmaArbitration::LeastProgress;
   void validate() const;                // throws std::invalid_argument naming the field
